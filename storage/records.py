@@ -1,0 +1,119 @@
+"""Plain data passed into and out of the archive: no SQLAlchemy, no Scrapy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Outcome = Literal["new", "updated", "unchanged"]
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+Trigger = Literal["schedule", "manual"]
+
+
+@dataclass(frozen=True)
+class SourceIn:
+    key: str
+    name: str
+    language: str
+    base_url: str
+
+
+@dataclass
+class ArticleIn:
+    """One extracted article, as the crawler hands it to the archive."""
+
+    source: str  # source key
+    url: str  # canonical URL: one row per URL
+    title: str
+    text: str  # clean text, paragraphs separated by "\n"
+    language: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published_at: datetime | None = None  # timezone-aware
+    modified_at: datetime | None = None  # timezone-aware, as the page declares it
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    snapshot_sha256: str | None = None  # raw page this text came from, if stored
+    extractor_version: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    url: str
+    article_id: int
+    outcome: Outcome
+    version: int
+
+
+@dataclass
+class SnapshotIn:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes  # raw bytes as fetched (stored compressed)
+    fetched_at: datetime  # timezone-aware
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    sources: tuple[str, ...] = ()
+    language: str | None = None
+    since: datetime | None = None  # published_at >= since
+    until: datetime | None = None  # published_at < until
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: int
+    source: str
+    url: str
+    title: str
+    published_at: datetime | None
+    language: str | None
+    snippet: str  # matched terms wrapped in [ and ]
+    rank: float  # higher is better
+
+
+@dataclass
+class ArticleOut:
+    id: int
+    source: str
+    url: str
+    title: str
+    authors: list[str]
+    published_at: datetime | None
+    modified_at: datetime | None
+    language: str | None
+    description: str | None
+    tags: list[str]
+    text: str
+    content_hash: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    version: int
+
+
+@dataclass
+class VersionOut:
+    version: int
+    content_hash: str
+    title: str
+    text: str
+    seen_at: datetime
+
+
+@dataclass
+class RunOut:
+    id: int
+    source: str
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    pages_fetched: int
+    articles_new: int
+    articles_updated: int
+    articles_unchanged: int
+    articles_skipped: int
+    errors: int
+    error_messages: list[str]
+    stats: dict
