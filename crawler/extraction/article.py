@@ -1,0 +1,222 @@
+"""extract_article: a pure function from (html, url, source) to an Article or a Rejection."""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import trafilatura
+from cssselect import GenericTranslator
+from lxml import etree
+from lxml import html as lxml_html
+
+from . import boilerplate
+from .encoding import decode_html
+from .metadata import PageMeta, parse_datetime
+
+if TYPE_CHECKING:
+    from crawler.sources import Source
+
+logger = logging.getLogger(__name__)
+
+# Bump when a change can alter extracted text: archived texts record which version made them.
+EXTRACTOR_VERSION = "1"
+DEFAULT_MIN_CHARS = 250
+
+
+@dataclass
+class Article:
+    url: str  # the page's canonical URL when it names one on the same site, else the fetched URL
+    title: str
+    text: str  # paragraphs in order, separated by "\n"
+    language: str | None
+    authors: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    modified_at: datetime | None = None
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
+    section: str | None = None
+    dropped: dict[str, int] = field(default_factory=dict)  # boilerplate paragraphs removed, by family
+    extractor_version: str = EXTRACTOR_VERSION
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return self.text.split("\n")
+
+
+@dataclass
+class Rejection:
+    """Why a fetched page is not archived: ``reason`` is one of REASONS."""
+
+    url: str
+    reason: str
+    detail: str = ""
+
+    REASONS = ("not_html", "not_article", "too_short", "keywords")
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+def extract_article(
+    html: str | bytes,
+    url: str,
+    source: "Source | None" = None,
+    *,
+    content_type: str | None = None,
+) -> Article | Rejection:
+    """Extract the article on one page; never raises on bad input.
+
+    ``html`` may be bytes (decoded with the HTTP ``content_type`` charset, the page's
+    ``<meta>`` charset or the bytes' evidence) or already-decoded text.
+    """
+    if isinstance(html, bytes):
+        if not html.strip():
+            return Rejection(url, "not_html", "empty body")
+        html, _ = decode_html(html, content_type)
+    if not html.strip() or "<" not in html:
+        return Rejection(url, "not_html", "no markup")
+    tree = _parse(html)
+    if tree is None:
+        return Rejection(url, "not_html", "unparseable markup")
+
+    tz = source.timezone if source else "UTC"
+    meta = PageMeta(tree, tz)
+    title = meta.title()
+    published, modified, authors = meta.published(), meta.modified(), meta.authors()
+    description, tags, section = meta.description(), meta.tags(), meta.section()
+    canonical, declared_language = meta.canonical(), meta.declared_language()
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        deduplicate=False,
+        prune_xpath=_prune_xpaths(tuple(source.drop_selectors) if source else ()),
+    )
+    raw_text = (getattr(doc, "text", None) or "") if doc is not None else ""
+    if not title and doc is not None:
+        title = doc.title
+    paragraphs, dropped = clean_paragraphs(raw_text, title, source)
+    text = "\n".join(paragraphs)
+    if not text:
+        return Rejection(url, "not_article", "no article text found")
+    min_chars = source.min_chars if source else DEFAULT_MIN_CHARS
+    if len(text) < min_chars:
+        return Rejection(url, "too_short", f"{len(text)} characters of text, fewer than {min_chars}")
+    if not title:
+        title = paragraphs[0][:200]
+    if source and source.keywords and not matches_keywords(f"{title}\n{text}", source.keywords):
+        return Rejection(url, "keywords", "mentions none of the source's keywords")
+
+    if published is None and doc is not None and doc.date:
+        published = parse_datetime(doc.date, meta.tz)
+    if not authors and doc is not None and doc.author:
+        authors = [a.strip() for a in doc.author.split(";") if a.strip()]
+    return Article(
+        url=_canonical(canonical, url),
+        title=title,
+        text=text,
+        language=detect_language(text, declared_language or (source.language if source else None)),
+        authors=authors,
+        published_at=published,
+        modified_at=modified,
+        description=description or (doc.description if doc is not None else None),
+        tags=tags or list((doc.tags or []) if doc is not None else []),
+        section=section,
+        dropped=dropped,
+    )
+
+
+def clean_paragraphs(text: str, title: str | None, source: "Source | None" = None) -> tuple[list[str], dict[str, int]]:
+    """Apply the source's ``drop_lines`` and the built-in boilerplate layer to extracted text."""
+    drop_lines = [re.compile(p, re.I) for p in source.drop_lines] if source else []
+    kept: list[str] = []
+    dropped: dict[str, int] = {}
+    title_key = _fold(title) if title else None
+    for line in text.split("\n"):
+        line = " ".join(line.split())
+        if not line:
+            continue
+        family = None
+        if any(p.search(line) for p in drop_lines):
+            family = "source_rule"
+        elif title_key and not kept and _fold(line) == title_key:
+            family = "title"
+        elif line in kept:
+            family = "repeated"
+        else:
+            family = boilerplate.boilerplate_family(line)
+        if family:
+            dropped[family] = dropped.get(family, 0) + 1
+        else:
+            kept.append(line)
+    return kept, dropped
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form of ``text`` (ё folds to е, é to e)."""
+    decomposed = unicodedata.normalize("NFD", text.casefold())
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+_fold = fold
+
+
+def matches_keywords(text: str, keywords: tuple[str, ...] | list[str]) -> bool:
+    haystack = fold(text)
+    return any(fold(k) in haystack for k in keywords)
+
+
+def detect_language(text: str, declared: str | None) -> str | None:
+    """The language the text is written in (py3langid), falling back to the declared one
+    for texts too short to tell."""
+    if len(text) < 80:
+        return declared
+    import py3langid
+
+    lang, _ = py3langid.classify(text[:3000])
+    return lang or declared
+
+
+def _canonical(canonical: str | None, url: str) -> str:
+    from crawler.urls import normalize_url, same_site
+    from urllib.parse import urljoin
+
+    if canonical:
+        absolute = urljoin(url, canonical)
+        if absolute.startswith(("http://", "https://")) and same_site(absolute, url):
+            return normalize_url(absolute)
+    return normalize_url(url)
+
+
+def _parse(html: str) -> lxml_html.HtmlElement | None:
+    try:
+        html = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)  # lxml refuses str input with an encoding declaration
+        tree = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return None
+    return tree
+
+
+# A built-in selector only removes a region this small: a page whose <body> or main
+# container happens to carry a class like "cookie-consent-active" keeps its article.
+BUILTIN_PRUNE_MAX_CHARS = 600
+
+
+@lru_cache(maxsize=256)
+def _prune_xpaths(source_selectors: tuple[str, ...]) -> list[str]:
+    """XPaths trafilatura removes before extraction: the source's ``drop_selectors``
+    as they are, the built-in boilerplate regions only when small."""
+    translator = GenericTranslator()
+    guard = (f"[not(self::html or self::body or self::main or self::article)]"
+             f"[string-length(normalize-space(.)) <= {BUILTIN_PRUNE_MAX_CHARS}]")
+    return [translator.css_to_xpath(s) for s in source_selectors] + [
+        f"({translator.css_to_xpath(s)}){guard}" for s in boilerplate.PRUNE_SELECTORS
+    ]

@@ -1,0 +1,242 @@
+"""Article metadata from a parsed page: JSON-LD first, then article/og meta tags, then markup."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+from lxml import html as lxml_html
+
+logger = logging.getLogger(__name__)
+
+ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "blogposting",
+                 "opinionnewsarticle", "backgroundnewsarticle", "report", "webpage"}
+TITLE_SEPARATORS = re.compile(r"\s+(?:[-–—|·•]|//)\s+")
+
+
+class PageMeta:
+    """Lazy accessors over one parsed page."""
+
+    def __init__(self, tree: lxml_html.HtmlElement, tz: str = "UTC"):
+        self.tree = tree
+        self.tz = ZoneInfo(tz)
+        self._ld = list(_json_ld_objects(tree))
+        self._meta = _meta_tags(tree)
+
+    # -- helpers ------------------------------------------------------
+    def meta(self, *names: str) -> str | None:
+        for name in names:
+            value = self._meta.get(name.lower())
+            if value:
+                return value
+        return None
+
+    def ld(self, field: str) -> Any:
+        ranked = sorted(self._ld, key=lambda o: _type_rank(o.get("@type")))
+        for obj in ranked:
+            if _type_rank(obj.get("@type")) < 9 and obj.get(field):
+                return obj[field]
+        return None
+
+    # -- fields -------------------------------------------------------
+    def title(self) -> str | None:
+        headline = self.ld("headline")
+        if isinstance(headline, str) and headline.strip():
+            return _clean(headline)
+        h1s = [_clean(h.text_content()) for h in self.tree.iter("h1")]
+        h1s = [h for h in h1s if h]
+        og = self.meta("og:title", "twitter:title")
+        if og:
+            og = _strip_site_suffix(_clean(og), self.meta("og:site_name"))
+        if len(h1s) == 1:
+            return h1s[0]
+        if og:
+            for h in h1s:  # several h1: the one the og:title agrees with
+                if h and (h in og or og in h):
+                    return h
+            return og
+        return h1s[0] if h1s else None
+
+    def authors(self) -> list[str]:
+        names: list[str] = []
+        value = self.ld("author")
+        for item in value if isinstance(value, list) else [value] if value else []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                names.append(item["name"])
+            elif isinstance(item, str):
+                names.append(item)
+        if not names:
+            meta = self.meta("author", "article:author", "dc.creator", "sailthru.author", "parsely-author")
+            if meta and not meta.startswith("http"):
+                names.extend(re.split(r"\s*(?:,|;| et | and | и )\s*", meta))
+        if not names:
+            for el in self.tree.xpath('//*[@rel="author" or @itemprop="author"]'):
+                names.append(el.text_content())
+        cleaned: list[str] = []
+        for name in names:
+            name = re.sub(r"^(?:par|by|автор:?)\s+", "", _clean(name), flags=re.I)
+            if name and len(name) <= 80 and name not in cleaned:
+                cleaned.append(name)
+        return cleaned
+
+    def published(self) -> datetime | None:
+        return self._date(
+            self.ld("datePublished") or self.ld("dateCreated"),
+            self.meta("article:published_time", "og:article:published_time", "datepublished", "pubdate",
+                      "publish-date", "publication_date", "dc.date", "dc.date.issued", "date"),
+            *self.tree.xpath('//*[@itemprop="datePublished"]/@content | //*[@itemprop="datePublished"]/@datetime'),
+            *self.tree.xpath("//time[@pubdate]/@datetime | //time[contains(@class,'publish')]/@datetime"),
+            *self.tree.xpath("(//article//time/@datetime)[1] | (//time/@datetime)[1]"),
+            *[_from_unix(v) for v in self.tree.xpath("(//*[@data-unixtime]/@data-unixtime)[1]")],
+        )
+
+    def modified(self) -> datetime | None:
+        return self._date(
+            self.ld("dateModified"),
+            self.meta("article:modified_time", "og:updated_time", "datemodified", "last-modified", "dc.date.modified"),
+            *self.tree.xpath('//*[@itemprop="dateModified"]/@content | //*[@itemprop="dateModified"]/@datetime'),
+        )
+
+    def description(self) -> str | None:
+        value = self.meta("og:description", "description", "twitter:description") or self.ld("description")
+        return _clean(value) if isinstance(value, str) and value.strip() else None
+
+    def tags(self) -> list[str]:
+        raw: list[str] = []
+        value = self.ld("keywords")
+        if isinstance(value, str):
+            raw.extend(value.split(","))
+        elif isinstance(value, list):
+            raw.extend(v for v in value if isinstance(v, str))
+        raw.extend(v for k, v in self._meta_all if k in ("article:tag", "og:article:tag"))
+        if not raw:
+            for name in ("news_keywords", "keywords"):
+                if self.meta(name):
+                    raw.extend(self.meta(name).split(","))  # type: ignore[union-attr]
+                    break
+        tags: list[str] = []
+        for tag in raw:
+            tag = _clean(tag)
+            if tag and len(tag) <= 80 and tag.lower() not in (t.lower() for t in tags):
+                tags.append(tag)
+        return tags[:30]
+
+    def section(self) -> str | None:
+        value = self.ld("articleSection") or self.meta("article:section")
+        if isinstance(value, list):
+            value = next((v for v in value if isinstance(v, str)), None)
+        return _clean(value) if isinstance(value, str) else None
+
+    def declared_language(self) -> str | None:
+        lang = self.tree.get("lang") or self.meta("og:locale", "content-language", "language")
+        return lang.replace("_", "-").split("-")[0].lower()[:2] if lang else None
+
+    def canonical(self) -> str | None:
+        for href in self.tree.xpath('//link[@rel="canonical"]/@href'):
+            if href.strip():
+                return href.strip()
+        return self.meta("og:url")
+
+    @property
+    def _meta_all(self) -> list[tuple[str, str]]:
+        return [((m.get("property") or m.get("name") or m.get("itemprop") or "").lower(), m.get("content") or "")
+                for m in self.tree.iter("meta")]
+
+    def _date(self, *candidates: Any) -> datetime | None:
+        for value in candidates:
+            if isinstance(value, list):
+                value = value[0] if value else None
+            parsed = parse_datetime(value, self.tz) if isinstance(value, str) else None
+            if parsed:
+                return parsed
+        return None
+
+
+def parse_datetime(value: str, tz: ZoneInfo | timezone = timezone.utc) -> datetime | None:
+    """An ISO 8601 date or datetime (milliseconds, offsets, compact forms, ``Z``) as aware UTC.
+
+    A value without an offset is read in ``tz``, the source's own time zone.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    value = re.sub(r"(\d)\s+(\d{2}:\d{2})", r"\1T\2", value)  # "2024-07-18 08:01"
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        match = re.match(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:,?\s+(\d{1,2}):(\d{2}))?$", value)  # 14.05.2025, 20:28
+        if not match:
+            return None
+        day, month, year, hour, minute = match.groups()
+        try:
+            parsed = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+        except ValueError:
+            return None
+    if not 1990 <= parsed.year <= 2100:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(timezone.utc)
+
+
+def _from_unix(value: str) -> str | None:
+    try:
+        return datetime.fromtimestamp(int(value), timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _type_rank(value: Any) -> int:
+    types = value if isinstance(value, list) else [value]
+    names = {str(t).lower() for t in types if t}
+    if names & (ARTICLE_TYPES - {"webpage"}):
+        return 0
+    if "webpage" in names:
+        return 5
+    return 9
+
+
+def _json_ld_objects(tree: lxml_html.HtmlElement) -> Iterator[dict]:
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except (json.JSONDecodeError, ValueError):
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                if "@graph" in item:
+                    stack.append(item["@graph"])
+                yield item
+
+
+def _meta_tags(tree: lxml_html.HtmlElement) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for m in tree.iter("meta"):
+        name = (m.get("property") or m.get("name") or m.get("itemprop") or m.get("http-equiv") or "").lower()
+        content = m.get("content")
+        if name and content and name not in tags:
+            tags[name] = content.strip()
+    return tags
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _strip_site_suffix(title: str, site_name: str | None) -> str:
+    parts = TITLE_SEPARATORS.split(title)
+    if len(parts) > 1:
+        if site_name and site_name.lower() in parts[-1].lower():
+            return " - ".join(parts[:-1]) if len(parts) > 2 else parts[0]
+        if len(parts[-1]) < 30 and len(parts[0]) > len(parts[-1]):
+            return parts[0]
+    if site_name and title.endswith(", " + site_name):
+        return title[: -len(site_name) - 2]
+    return title
