@@ -1,0 +1,63 @@
+"""Per-crawl state shared by the spider and its components: the source, the archive, the run."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from storage import Archive, open_archive, resolve_db_url
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.sources import Source
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_MESSAGES = 20
+
+
+class CrawlContext:
+    """Built once per crawler (``CrawlContext.of(crawler)``); components read what they need."""
+
+    def __init__(self, crawler: "Crawler"):
+        self.crawler = crawler
+        self.db_url = resolve_db_url(crawler.settings.get("NEWSARCHIVE_DB"))
+        self.source: Source | None = None
+        self.run_id: int | None = None
+        self.status: str | None = None  # finished | failed | interrupted, once closed
+        self.failure: str | None = None  # why the crawl failed, if it did
+        self.error_messages: list[str] = []
+        self._archive: Archive | None = None
+
+    @classmethod
+    def of(cls, crawler: "Crawler") -> "CrawlContext":
+        ctx = getattr(crawler, "_newsarchive_context", None)
+        if ctx is None:
+            ctx = cls(crawler)
+            crawler._newsarchive_context = ctx  # type: ignore[attr-defined]
+        return ctx
+
+    @property
+    def archive(self) -> Archive:
+        if self._archive is None:
+            self._archive = open_archive(self.db_url)
+        return self._archive
+
+    def record_error(self, message: str) -> None:
+        """Count an error of this crawl and keep the first messages for the run record."""
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value("newsarchive/errors")
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message[:500])
+        logger.warning("%s", message)
+
+    def fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
+        self.record_error(reason)
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.dispose()
+            self._archive = None

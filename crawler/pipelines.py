@@ -1,0 +1,191 @@
+"""Item pipelines, one job each: keep the raw page, extract the article, store it in batches."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
+
+from crawler.context import CrawlContext
+from crawler.extraction import Article, Rejection, extract_article
+from crawler.items import PageItem
+from crawler.sources import Source
+from storage import Repository, StorageError
+from storage.records import ArticleIn, SnapshotIn
+
+logger = logging.getLogger(__name__)
+
+
+class ArchiveWriter:
+    """Buffers snapshots and articles and writes them in one transaction per batch
+    (every ``batch_size`` articles or ``batch_seconds``, and at close). A crash loses at
+    most the batch in memory; a batch is all or nothing."""
+
+    def __init__(self, ctx: CrawlContext, batch_size: int, batch_seconds: float):
+        self.ctx = ctx
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.snapshots: list[SnapshotIn] = []
+        self.articles: list[ArticleIn] = []
+        self.last_flush = time.monotonic()
+
+    @classmethod
+    def of(cls, crawler) -> "ArchiveWriter":
+        ctx = CrawlContext.of(crawler)
+        writer = getattr(ctx, "writer", None)
+        if writer is None:
+            settings = crawler.settings
+            writer = cls(ctx, settings.getint("NEWSARCHIVE_BATCH_SIZE", 50),
+                         settings.getfloat("NEWSARCHIVE_BATCH_SECONDS", 5.0))
+            ctx.writer = writer  # type: ignore[attr-defined]
+        return writer
+
+    def add_snapshot(self, snapshot: SnapshotIn) -> None:
+        self.snapshots.append(snapshot)
+
+    def add_article(self, article: ArticleIn) -> None:
+        self.articles.append(article)
+        if len(self.articles) >= self.batch_size or time.monotonic() - self.last_flush >= self.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.snapshots and not self.articles:
+            return
+        snapshots, articles = self.snapshots, self.articles
+        self.snapshots, self.articles = [], []
+        stats = self.ctx.crawler.stats
+        try:
+            with self.ctx.archive.session() as session:
+                repo = Repository(session)
+                if snapshots:
+                    repo.store_snapshots(snapshots)
+                results = repo.store_articles(articles) if articles else []
+        except StorageError as exc:
+            self.ctx.fail(f"could not write {len(articles)} articles to the archive: {exc}")
+            engine = self.ctx.crawler.engine
+            if engine is not None and engine.spider is not None and not getattr(self, "_closing", False):
+                self._closing = True
+                deferred_from_coro(engine.close_spider_async(reason="storage_error"))
+            return
+        for result in results:
+            stats.inc_value(f"newsarchive/articles_{result.outcome}")
+        stats.inc_value("newsarchive/batches")
+        logger.debug("stored a batch of %d articles and %d snapshots", len(articles), len(snapshots))
+
+
+class SnapshotPipeline:
+    """Keeps the raw HTML of every fetched article page (deduplicated by sha256 in storage)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.writer = ArchiveWriter.of(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        from scrapy.exceptions import NotConfigured
+
+        if not crawler.settings.getbool("NEWSARCHIVE_KEEP_SNAPSHOTS", True):
+            raise NotConfigured("NEWSARCHIVE_KEEP_SNAPSHOTS is off")
+        return cls(crawler)
+
+    def process_item(self, item: PageItem) -> PageItem:
+        item.snapshot_sha256 = hashlib.sha256(item.body).hexdigest()
+        self.writer.add_snapshot(SnapshotIn(url=item.url, status=item.status, headers=item.headers,
+                                            body=item.body, fetched_at=item.fetched_at))
+        return item
+
+
+def _extract(body: bytes, url: str, source: Source, content_type: str | None) -> Article | Rejection:
+    return extract_article(body, url, source, content_type=content_type)
+
+
+class ExtractPipeline:
+    """Runs extract_article on each page, in a pool of worker processes so the crawl uses
+    every core while the reactor keeps fetching; drops pages that are not articles."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        workers = crawler.settings.get("NEWSARCHIVE_EXTRACT_WORKERS")
+        self.workers = (os.cpu_count() or 1) if workers in (None, "") else int(workers)
+        self.pool: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        if self.workers > 0:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def close_spider(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    async def process_item(self, item: PageItem) -> PageItem:
+        source = CrawlContext.of(self.crawler).source
+        assert source is not None
+        result = await self._run(item, source)
+        stats = self.crawler.stats
+        if isinstance(result, Rejection):
+            stats.inc_value("newsarchive/articles_skipped")
+            stats.inc_value(f"newsarchive/skipped/{result.reason}")
+            raise DropItem(f"skipped {item.url}: {result}")
+        item.article = result
+        return item
+
+    async def _run(self, item: PageItem, source: Source) -> Article | Rejection:
+        if self.pool is None:
+            return _extract(item.body, item.url, source, item.content_type)
+        for attempt in (1, 2):
+            try:
+                future = self.pool.submit(_extract, item.body, item.url, source, item.content_type)
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                # A worker died (out of memory, a crash in a C library): start a new pool
+                # and try the page once more, so no page is lost or stored twice.
+                logger.error("an extraction worker died on %s (attempt %d); restarting the pool", item.url, attempt)
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        raise DropItem(f"extraction crashed twice on {item.url}")
+
+
+class StorePipeline:
+    """Hands extracted articles to the archive writer, which stores them in batches."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.writer = ArchiveWriter.of(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item: PageItem) -> PageItem:
+        article: Article = item.article
+        self.writer.add_article(ArticleIn(
+            source=item.source,
+            url=article.url,
+            title=article.title,
+            text=article.text,
+            language=article.language,
+            authors=article.authors,
+            published_at=article.published_at,
+            modified_at=article.modified_at,
+            description=article.description,
+            tags=article.tags,
+            snapshot_sha256=item.snapshot_sha256,
+            extractor_version=article.extractor_version,
+        ))
+        return item
+
+    def close_spider(self) -> None:
+        self.writer.flush()

@@ -1,0 +1,57 @@
+"""Scrapy settings for newsarchive: polite by default; per-source politeness comes from the registry."""
+import os
+
+BOT_NAME = "newsarchive"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "newsarchive/0.1 (research news archive; +https://github.com/newsarchive/newsarchive)"
+
+# Politeness: robots.txt, AutoThrottle, a small per-site concurrency.
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+
+# Retries on timeouts and 5xx, with exponential backoff (crawler.middlewares.BackoffRetryMiddleware).
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+NEWSARCHIVE_RETRY_BACKOFF = 2.0  # seconds before the first retry, doubled for each next one
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.CanonicalRequestMiddleware": 540,
+}
+
+ITEM_PIPELINES = {
+    "crawler.pipelines.SnapshotPipeline": 100,
+    "crawler.pipelines.ExtractPipeline": 300,
+    "crawler.pipelines.StorePipeline": 800,
+}
+EXTENSIONS = {
+    "crawler.extensions.CrawlRunRecorder": 100,
+}
+
+# The archive (see storage.db.resolve_db_url): --db, else $NEWSARCHIVE_DB, else sqlite:///newsarchive.db.
+NEWSARCHIVE_DB = os.environ.get("NEWSARCHIVE_DB")
+NEWSARCHIVE_SOURCES = os.environ.get("NEWSARCHIVE_SOURCES")
+NEWSARCHIVE_TRIGGER = "manual"  # or "schedule": recorded in crawl_runs
+NEWSARCHIVE_BATCH_SIZE = 50  # articles per write transaction
+NEWSARCHIVE_BATCH_SECONDS = 5.0  # ... or this long, whichever comes first
+NEWSARCHIVE_EXTRACT_WORKERS = None  # extraction processes; None = one per core, 0 = in the crawl process
+NEWSARCHIVE_KEEP_SNAPSHOTS = True  # store the raw HTML of every fetched article page
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"
+TELNETCONSOLE_ENABLED = False
+DEFAULT_DROPITEM_LOG_LEVEL = "INFO"  # a skipped page (too short, off-topic) is routine, not a warning

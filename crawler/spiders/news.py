@@ -1,0 +1,190 @@
+"""The one generic spider: discovers a source's article pages and yields them, nothing more.
+
+    scrapy crawl news -a source=rbth_fr [-a sources_file=my.toml]
+
+Discovery uses the source's sitemaps (Scrapy's SitemapSpider machinery: indexes,
+news sitemaps, gzip), feeds (RSS and Atom) and listing pages (with the pages their
+``follow_urls`` patterns name, such as pagination). Pages whose URL matches
+``article_urls`` become items; extraction, filtering and storage are the pipelines' job.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Iterable
+
+from lxml import etree
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.spiders import SitemapSpider
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+
+from crawler.context import CrawlContext
+from crawler.items import PageItem
+from crawler.sources import Source, load_registry
+
+logger = logging.getLogger(__name__)
+
+
+class _ArticlePattern:
+    """Duck-typed regex for SitemapSpider's rules: matches the source's article URLs."""
+
+    def __init__(self, source: Source):
+        self.source = source
+
+    def search(self, url: str) -> bool:
+        return self.source.is_article_url(url)
+
+
+class NewsSpider(SitemapSpider):
+    name = "news"
+
+    def __init__(self, source: Source, *args: Any, **kwargs: Any):
+        self.source = source
+        self.allowed_domains = list(source.domains)
+        self.sitemap_urls = list(source.sitemaps)
+        self.sitemap_rules = [(_ArticlePattern(source), "parse_article")]
+        self.sitemap_follow = [""]
+        super().__init__(*args, **kwargs)
+        self.links = LinkExtractor(unique=True, canonicalize=False, deny_extensions=None)
+        self.entry_ok = 0
+        self.entry_failed = 0
+
+    @classmethod
+    def from_crawler(cls, crawler, *args: Any, source: Source | str | None = None,
+                     sources_file: str | None = None, **kwargs: Any):
+        if source is None:
+            raise ValueError("the news spider needs a source: scrapy crawl news -a source=KEY")
+        if isinstance(source, str):
+            registry = load_registry(sources_file or crawler.settings.get("NEWSARCHIVE_SOURCES"))
+            source = registry.get(source)
+        _apply_source_settings(crawler, source)
+        ctx = CrawlContext.of(crawler)
+        ctx.source = source
+        spider = super().from_crawler(crawler, source, *args, **kwargs)
+        return spider
+
+    # -- discovery ------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.source.sitemaps:
+            yield Request(url, self.parse_sitemap, errback=self.on_error, meta={"entry": "sitemap"})
+        for url in self.source.feeds:
+            yield Request(url, self.parse_feed, errback=self.on_error, meta={"entry": "feed"})
+        for url in self.source.start_urls:
+            yield Request(url, self.parse_listing, errback=self.on_error, meta={"entry": "listing"})
+
+    def parse_sitemap(self, response: Response) -> Iterable[Request]:
+        self._entry_reached(response)
+        if self._get_sitemap_body(response) is None:
+            self._error(f"not a sitemap: {response.url}")
+            return
+        if not _well_formed(response.body):
+            self._error(f"malformed sitemap (read what could be recovered): {response.url}")
+        for request in self._parse_sitemap(response):
+            callback = self.parse_sitemap if request.callback == self._parse_sitemap else request.callback
+            yield request.replace(callback=callback, errback=self.on_error)
+
+    def parse_feed(self, response: Response) -> Iterable[Request]:
+        self._entry_reached(response)
+        if not isinstance(response, TextResponse):
+            self._error(f"not a feed: {response.url}")
+            return
+        if not _well_formed(response.body):
+            self._error(f"malformed feed (read what could be recovered): {response.url}")
+        selector = response.selector
+        root = selector.root.tag if hasattr(selector.root, "tag") else ""
+        if not isinstance(root, str) or root.split("}")[-1] not in ("rss", "feed", "RDF"):
+            self._error(f"not an RSS or Atom feed: {response.url}")
+            return
+        selector.remove_namespaces()
+        links = selector.xpath(
+            "//item/link/text() | //entry/link[not(@rel) or @rel='alternate']/@href"
+            " | //item/guid[not(@isPermaLink='false')][starts-with(normalize-space(.), 'http')]/text()"
+        ).getall()
+        for link in dict.fromkeys(link.strip() for link in links if link.strip()):
+            url = response.urljoin(link)
+            if self.source.is_article_url(url):
+                yield Request(url, self.parse_article, errback=self.on_error)
+
+    def parse_listing(self, response: Response) -> Iterable[Request]:
+        self._entry_reached(response)
+        yield from self._follow_links(response)
+
+    def parse_article(self, response: Response) -> Iterable[Any]:
+        headers = {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()}
+        yield PageItem(
+            source=self.source.key,
+            url=response.url,
+            status=response.status,
+            headers=headers,
+            body=response.body,
+            fetched_at=datetime.now(timezone.utc),
+            content_type=headers.get("Content-Type"),
+        )
+        yield from self._follow_links(response)
+
+    def _follow_links(self, response: Response) -> Iterable[Request]:
+        if not isinstance(response, TextResponse):
+            return
+        for link in self.links.extract_links(response):
+            if self.source.is_article_url(link.url):
+                yield Request(link.url, self.parse_article, errback=self.on_error)
+            elif self.source.is_follow_url(link.url):
+                yield Request(link.url, self.parse_listing, errback=self.on_error)
+
+    # -- errors ---------------------------------------------------------
+    def on_error(self, failure) -> None:
+        request = failure.request
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            self.crawler.stats.inc_value("newsarchive/ignored")  # robots.txt, offsite, max size
+            logger.info("not fetched (%s): %s", failure.getErrorMessage(), request.url)
+            return
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            self._error(f"HTTP {status} for {request.url}")
+        elif failure.check(DNSLookupError):
+            self._error(f"DNS lookup failed for {request.url}")
+        elif failure.check(TimeoutError, TCPTimedOutError):
+            self._error(f"timed out: {request.url}")
+        else:
+            self._error(f"{failure.type.__name__}: {failure.getErrorMessage()} ({request.url})")
+        if request.meta.get("entry"):
+            self.entry_failed += 1
+            self._check_entries()
+
+    def _entry_reached(self, response: Response) -> None:
+        if response.meta.get("entry"):
+            self.entry_ok += 1
+
+    def _check_entries(self) -> None:
+        total = len(self.source.entry_urls)
+        if self.entry_failed == total and self.entry_ok == 0:
+            CrawlContext.of(self.crawler).fail(
+                f"no entry page of {self.source.key} could be fetched ({total} tried): site unreachable?")
+
+    def _error(self, message: str) -> None:
+        CrawlContext.of(self.crawler).record_error(message)
+
+
+def _well_formed(body: bytes) -> bool:
+    try:
+        etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
+def _apply_source_settings(crawler, source: Source) -> None:
+    """Politeness and caps from the registry, applied before the crawler's settings freeze."""
+    settings = crawler.settings
+    if settings.frozen:
+        return
+    settings.set("DOWNLOAD_DELAY", source.download_delay, priority="spider")
+    settings.set("AUTOTHROTTLE_START_DELAY", max(source.download_delay, 0.1), priority="spider")
+    settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
+    settings.set("AUTOTHROTTLE_TARGET_CONCURRENCY", float(source.concurrency), priority="spider")
+    if source.max_pages:
+        settings.set("CLOSESPIDER_PAGECOUNT", source.max_pages, priority="spider")
