@@ -54,6 +54,18 @@ class SnapshotIn:
 
 
 @dataclass(frozen=True)
+class SnapshotOut:
+    """A stored snapshot's metadata (the body is returned separately, decompressed)."""
+
+    sha256: str
+    url: str  # of the first fetch with this body
+    status: int
+    headers: dict[str, str]
+    size: int  # uncompressed bytes
+    fetched_at: datetime  # of the first fetch
+
+
+@dataclass(frozen=True)
 class SearchFilters:
     sources: tuple[str, ...] = ()
     language: str | None = None
@@ -90,6 +102,8 @@ class ArticleOut:
     first_seen_at: datetime
     last_seen_at: datetime
     version: int
+    snapshot_sha256: str | None = None
+    extractor_version: str | None = None
 
 
 @dataclass
@@ -117,3 +131,4 @@ class RunOut:
     errors: int
     error_messages: list[str]
     stats: dict
+    pid: int | None = None  # of the crawling process, to detect interrupted runs

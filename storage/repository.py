@@ -1,0 +1,504 @@
+"""The Repository: every SQL statement of the archive; handed a session, never commits."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
+from sqlalchemy.orm import Session
+
+from storage.errors import NotFound
+from storage.models import Article, ArticleVersion, Base, CrawlRun, Snapshot, SnapshotFetch, Source, UTCDateTime
+from storage.query import STEMMERS, Query, Term, language_group, parse_query, to_fts5
+from storage.records import (
+    ArticleIn,
+    ArticleOut,
+    RunOut,
+    SearchFilters,
+    SearchHit,
+    SnapshotIn,
+    SnapshotOut,
+    SourceIn,
+    StoreResult,
+    VersionOut,
+)
+
+logger = logging.getLogger(__name__)
+
+ARTICLES = Base.metadata.tables[Article.__tablename__]
+VERSIONS = Base.metadata.tables[ArticleVersion.__tablename__]
+SNAPSHOTS = Base.metadata.tables[Snapshot.__tablename__]
+FETCHES = Base.metadata.tables[SnapshotFetch.__tablename__]
+SOURCES = Base.metadata.tables[Source.__tablename__]
+CHUNK = 500  # rows per IN (...) list / executemany batch
+MAX_ERROR_MESSAGES = 20
+NO_FILTERS = SearchFilters()
+TRIGGERS = ("schedule", "manual")
+STATUSES = ("running", "finished", "failed", "interrupted")
+SNIPPET_TOKENS = 32
+# Column weights: a title match outranks a description match outranks a text match.
+SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
+PG_CONFIGS = ("na_french", "na_russian", "na_english", "na_simple")  # see the migration
+PG_HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def content_hash(text: str) -> str:
+    """sha256 hex of the text with whitespace runs collapsed and ends stripped."""
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
+
+
+def _aware(value: datetime | None, what: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{what} is a naive datetime ({value.isoformat()}); give a timezone-aware one")
+    return value
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Repository:
+    """Reads and writes the archive through ``session``; the caller owns the transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- sources -------------------------------------------------------------------------
+
+    def upsert_source(self, source: SourceIn) -> None:
+        stmt = self._insert(SOURCES).values(
+            key=source.key, name=source.name, language=source.language, base_url=source.base_url
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"name": stmt.excluded.name, "language": stmt.excluded.language, "base_url": stmt.excluded.base_url},
+        )
+        self.session.execute(stmt)
+
+    # --- crawl runs ----------------------------------------------------------------------
+
+    def start_run(self, source_key: str, trigger: str, pid: int | None = None) -> int:
+        if trigger not in TRIGGERS:
+            raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
+        run = CrawlRun(source_key=source_key, trigger=trigger, started_at=now_utc(), status="running", pid=pid,
+                       error_messages=[], stats={})
+        self.session.add(run)
+        self.session.flush()
+        return run.id
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        pages_fetched: int = 0,
+        articles_new: int = 0,
+        articles_updated: int = 0,
+        articles_unchanged: int = 0,
+        articles_skipped: int = 0,
+        errors: int = 0,
+        error_messages: Iterable[str] = (),
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+        run = self._run(run_id)
+        run.status = status
+        run.finished_at = now_utc()
+        run.pages_fetched, run.articles_new, run.articles_updated = pages_fetched, articles_new, articles_updated
+        run.articles_unchanged, run.articles_skipped, run.errors = articles_unchanged, articles_skipped, errors
+        run.error_messages = [str(m) for m in list(error_messages)[:MAX_ERROR_MESSAGES]]
+        run.stats = dict(stats or {})
+        self.session.flush()
+
+    def get_run(self, run_id: int) -> RunOut:
+        return _run_out(self._run(run_id))
+
+    def list_runs(self, source_key: str | None = None, limit: int = 20) -> list[RunOut]:
+        """Newest first."""
+        stmt = sa.select(CrawlRun).order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc()).limit(limit)
+        if source_key is not None:
+            stmt = stmt.where(CrawlRun.source_key == source_key)
+        return [_run_out(run) for run in self.session.scalars(stmt)]
+
+    def _run(self, run_id: int) -> CrawlRun:
+        run = self.session.get(CrawlRun, run_id)
+        if run is None:
+            raise NotFound(f"no crawl run {run_id}")
+        return run
+
+    # --- articles ------------------------------------------------------------------------
+
+    def store_articles(self, articles: Sequence[ArticleIn], seen_at: datetime | None = None) -> list[StoreResult]:
+        """Insert new URLs, version changed texts, touch unchanged ones; idempotent.
+
+        Returns one result per distinct URL, in first-seen order; when a URL appears twice
+        in the batch the last occurrence is stored.
+        """
+        seen = _aware(seen_at, "seen_at") or now_utc()
+        batch: dict[str, ArticleIn] = {}
+        for art in articles:
+            if not art.url or not art.source:
+                raise ValueError(f"article without url or source: {art.url!r}")
+            _aware(art.published_at, f"published_at of {art.url}")
+            _aware(art.modified_at, f"modified_at of {art.url}")
+            batch[art.url] = art
+        if not batch:
+            return []
+        self._check_sources({a.source for a in batch.values()})
+        hashes = {url: content_hash(a.text) for url, a in batch.items()}
+        results: dict[str, StoreResult] = {}
+        existing = self._existing(list(batch))
+        fresh = [url for url in batch if url not in existing]
+        if fresh:
+            inserted = self._insert_articles([batch[u] for u in fresh], hashes, seen)
+            for url in fresh:
+                if url in inserted:
+                    results[url] = StoreResult(url, inserted[url], "new", 1)
+            lost = [url for url in fresh if url not in inserted]  # a concurrent writer won the race
+            if lost:
+                existing.update(self._existing(lost))
+        self._update_existing(batch, hashes, existing, seen, results)
+        self._insert_versions(batch, hashes, results, seen)
+        return [results[url] for url in batch]
+
+    def _check_sources(self, keys: set[str]) -> None:
+        found = set(self.session.scalars(sa.select(Source.key).where(Source.key.in_(keys))))
+        missing = sorted(keys - found)
+        if missing:
+            raise NotFound(f"unknown source {missing[0]!r}: register it with upsert_source() first")
+
+    def _existing(self, urls: list[str]) -> dict[str, Any]:
+        """url -> row (id, url, content_hash, version, title) of the stored articles."""
+        a = ARTICLES.c
+        found: dict[str, Any] = {}
+        for chunk in _chunks(urls):
+            stmt = sa.select(a.id, a.url, a.content_hash, a.version, a.title).where(a.url.in_(chunk))
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update()
+            found.update((row.url, row) for row in self.session.execute(stmt))
+        return found
+
+    def _insert_articles(self, arts: list[ArticleIn], hashes: dict[str, str], seen: datetime) -> dict[str, int]:
+        rows = [
+            {
+                "source_key": a.source, "url": a.url, "title": a.title, "authors": list(a.authors),
+                "published_at": a.published_at, "modified_at": a.modified_at, "language": a.language,
+                "description": a.description, "tags": list(a.tags), "text": a.text,
+                "content_hash": hashes[a.url], "first_seen_at": seen, "last_seen_at": seen, "version": 1,
+                "snapshot_sha256": a.snapshot_sha256, "extractor_version": a.extractor_version,
+            }
+            for a in arts
+        ]
+        stmt = self._insert(ARTICLES).on_conflict_do_nothing(index_elements=["url"])
+        stmt = stmt.returning(ARTICLES.c.id, ARTICLES.c.url)
+        ids: dict[str, int] = {}
+        for chunk in _chunks(rows):
+            ids.update((row.url, row.id) for row in self.session.execute(stmt, list(chunk)))
+        return ids
+
+    def _update_existing(
+        self,
+        batch: dict[str, ArticleIn],
+        hashes: dict[str, str],
+        existing: dict[str, Any],
+        seen: datetime,
+        results: dict[str, StoreResult],
+    ) -> None:
+        a = ARTICLES.c
+        touch: list[int] = []
+        retitle: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for url, row in existing.items():
+            art = batch[url]
+            if hashes[url] == row.content_hash:
+                results[url] = StoreResult(url, row.id, "unchanged", row.version)
+                if art.title != row.title:
+                    retitle.append({"b_id": row.id, "b_title": art.title})
+                else:
+                    touch.append(row.id)
+                continue
+            results[url] = StoreResult(url, row.id, "updated", row.version + 1)
+            changed.append({
+                "b_id": row.id, "b_title": art.title, "b_authors": list(art.authors),
+                "b_published_at": art.published_at, "b_modified_at": art.modified_at or seen,
+                "b_language": art.language, "b_description": art.description, "b_tags": list(art.tags),
+                "b_text": art.text, "b_hash": hashes[url], "b_version": row.version + 1,
+                "b_snapshot": art.snapshot_sha256, "b_extractor": art.extractor_version,
+            })
+        by_id = a.id == sa.bindparam("b_id")
+        for ids in _chunks(touch):
+            self.session.execute(sa.update(ARTICLES).where(a.id.in_(ids)).values(last_seen_at=seen))
+        if retitle:
+            stmt = sa.update(ARTICLES).where(by_id).values(title=sa.bindparam("b_title"), last_seen_at=seen)
+            self.session.execute(stmt, retitle)
+        if changed:
+            # A field the new extraction lacks (None) keeps its stored value.
+            stmt = sa.update(ARTICLES).where(by_id).values(
+                title=sa.bindparam("b_title"),
+                authors=sa.bindparam("b_authors", type_=a.authors.type),
+                published_at=sa.func.coalesce(sa.bindparam("b_published_at", type_=UTCDateTime()), a.published_at),
+                modified_at=sa.bindparam("b_modified_at", type_=UTCDateTime()),
+                language=sa.func.coalesce(sa.bindparam("b_language", type_=sa.String()), a.language),
+                description=sa.func.coalesce(sa.bindparam("b_description", type_=sa.Text()), a.description),
+                tags=sa.bindparam("b_tags", type_=a.tags.type),
+                text=sa.bindparam("b_text"),
+                content_hash=sa.bindparam("b_hash"),
+                version=sa.bindparam("b_version"),
+                snapshot_sha256=sa.func.coalesce(sa.bindparam("b_snapshot", type_=sa.String()), a.snapshot_sha256),
+                extractor_version=sa.bindparam("b_extractor", type_=sa.String()),
+                last_seen_at=seen,
+            )
+            for chunk in _chunks(changed):
+                self.session.execute(stmt, list(chunk))
+
+    def _insert_versions(
+        self, batch: dict[str, ArticleIn], hashes: dict[str, str], results: dict[str, StoreResult], seen: datetime
+    ) -> None:
+        rows = [
+            {"article_id": r.article_id, "version": r.version, "content_hash": hashes[url],
+             "title": batch[url].title, "text": batch[url].text, "seen_at": seen,
+             "extractor_version": batch[url].extractor_version}
+            for url, r in results.items()
+            if r.outcome != "unchanged"
+        ]
+        for chunk in _chunks(rows):
+            self.session.execute(sa.insert(VERSIONS), list(chunk))
+
+    def get_article(self, id_or_url: int | str) -> ArticleOut:
+        a = ARTICLES.c
+        where = a.url == id_or_url if isinstance(id_or_url, str) else a.id == id_or_url
+        row = self.session.execute(sa.select(ARTICLES).where(where)).first()
+        if row is None:
+            raise NotFound(f"no article {id_or_url!r}")
+        return _article_out(row)
+
+    def article_versions(self, article_id: int) -> list[VersionOut]:
+        """Every stored text of the article, oldest first."""
+        v = VERSIONS.c
+        rows = self.session.execute(
+            sa.select(v.version, v.content_hash, v.title, v.text, v.seen_at)
+            .where(v.article_id == article_id)
+            .order_by(v.version)
+        ).all()
+        if not rows:
+            self.get_article(article_id)  # raises NotFound for an unknown id
+        return [VersionOut(r.version, r.content_hash, r.title, r.text, r.seen_at) for r in rows]
+
+    def known_urls(self, source_key: str) -> set[str]:
+        return set(self.session.scalars(sa.select(ARTICLES.c.url).where(ARTICLES.c.source_key == source_key)))
+
+    def count_articles(self, source_key: str | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(ARTICLES)
+        if source_key is not None:
+            stmt = stmt.where(ARTICLES.c.source_key == source_key)
+        return int(self.session.execute(stmt).scalar_one())
+
+    def iter_articles(self, filters: SearchFilters = NO_FILTERS, batch_size: int = 1000) -> Iterator[ArticleOut]:
+        """Stream articles (by id) matching ``filters``; server-side cursor on PostgreSQL."""
+        stmt = sa.select(ARTICLES).where(*_filter_clauses(filters)).order_by(ARTICLES.c.id)
+        result = self.session.execute(stmt.execution_options(yield_per=batch_size))
+        for row in result:
+            yield _article_out(row)
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def store_snapshots(self, snaps: Sequence[SnapshotIn]) -> list[str]:
+        """Store each distinct body once and record every fetch; returns the bodies' sha256."""
+        shas = [hashlib.sha256(s.body).hexdigest() for s in snaps]
+        for s in snaps:
+            _aware(s.fetched_at, f"fetched_at of {s.url}")
+        known: set[str] = set()
+        for chunk in _chunks(sorted(set(shas))):
+            known.update(self.session.scalars(sa.select(SNAPSHOTS.c.sha256).where(SNAPSHOTS.c.sha256.in_(chunk))))
+        new_rows: dict[str, dict[str, Any]] = {}
+        for sha, s in zip(shas, snaps, strict=True):
+            if sha not in known and sha not in new_rows:
+                new_rows[sha] = {"sha256": sha, "url": s.url, "status": s.status, "headers": dict(s.headers),
+                                 "body": zlib.compress(s.body, 6), "size": len(s.body), "fetched_at": s.fetched_at}
+        stmt = self._insert(SNAPSHOTS).on_conflict_do_nothing(index_elements=["sha256"])
+        for chunk in _chunks(list(new_rows.values()), 50):  # bodies are large: small batches
+            self.session.execute(stmt, list(chunk))
+        fetches = [{"sha256": sha, "url": s.url, "status": s.status, "fetched_at": s.fetched_at}
+                   for sha, s in zip(shas, snaps, strict=True)]
+        for chunk in _chunks(fetches):
+            self.session.execute(sa.insert(FETCHES), list(chunk))
+        return shas
+
+    def get_snapshot(self, sha256: str) -> tuple[SnapshotOut, bytes]:
+        """The snapshot's metadata and its decompressed body."""
+        row = self.session.execute(sa.select(SNAPSHOTS).where(SNAPSHOTS.c.sha256 == sha256)).first()
+        if row is None:
+            raise NotFound(f"no snapshot {sha256}")
+        meta = SnapshotOut(row.sha256, row.url, row.status, dict(row.headers), row.size, row.fetched_at)
+        return meta, zlib.decompress(row.body)
+
+    # --- search --------------------------------------------------------------------------
+
+    def search(
+        self, query: str, filters: SearchFilters = NO_FILTERS, limit: int = 20, offset: int = 0
+    ) -> list[SearchHit]:
+        """Ranked full-text hits, best first; see storage.query for the query language."""
+        if limit < 1 or offset < 0:
+            raise ValueError("limit must be >= 1 and offset >= 0")
+        parsed = parse_query(query)
+        if self.dialect == "sqlite":
+            stmt = _sqlite_search(parsed, filters, limit, offset)
+        else:
+            stmt = _pg_search(parsed, filters, limit, offset)
+        return [
+            SearchHit(r.id, r.source_key, r.url, r.title, r.published_at, r.language, r.snippet or "", float(r.rank))
+            for r in self.session.execute(stmt)
+        ]
+
+
+# --- statement builders and row mappers (module-private) -----------------------------------
+
+
+def _filter_clauses(filters: SearchFilters) -> list[sa.ColumnElement[bool]]:
+    """Naive since/until datetimes are taken as UTC."""
+    a = ARTICLES.c
+    clauses: list[sa.ColumnElement[bool]] = []
+    if filters.sources:
+        clauses.append(a.source_key.in_(list(filters.sources)))
+    if filters.language:
+        clauses.append(a.language == filters.language)
+    if filters.since is not None:
+        clauses.append(a.published_at >= _as_utc(filters.since))
+    if filters.until is not None:
+        clauses.append(a.published_at < _as_utc(filters.until))
+    return clauses
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _sqlite_search(parsed: Query, filters: SearchFilters, limit: int, offset: int) -> sa.Select[Any]:
+    """One FTS5 query per article language group, each with the query stemmed for that
+    language (as PostgreSQL does with its configurations), merged by rank."""
+    a = ARTICLES.c
+    fts = sa.table("articles_fts", sa.column("rowid"))
+    fts_ref: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
+    bm25 = sa.func.bm25(fts_ref, *SQLITE_BM25_WEIGHTS)  # lower is better
+    snippet = sa.func.snippet(fts_ref, -1, "[", "]", "…", SNIPPET_TOKENS)
+    code = sa.func.lower(sa.func.substr(sa.func.coalesce(a.language, ""), 1, 2))
+    groups: list[str | None] = [*STEMMERS, None]
+    if filters.language:
+        groups = [language_group(filters.language)]
+    branches = [
+        sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language,
+                  snippet.label("snippet"), (-bm25).label("rank"))
+        .select_from(fts.join(ARTICLES, a.id == fts.c.rowid))
+        .where(fts_ref.op("MATCH")(to_fts5(parsed, group)),
+               code == group if group else code.not_in(list(STEMMERS)),
+               *_filter_clauses(filters))
+        for group in groups
+    ]
+    hits = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("hits")
+    return (
+        sa.select(hits)
+        .order_by(hits.c.rank.desc(), hits.c.published_at.desc(), hits.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+def _pg_tsquery(parsed: Query, cfg: str, *, with_exclusions: bool = True) -> sa.ColumnElement[Any]:
+    """The query as a tsquery for one text search configuration, built from bound strings.
+
+    Ranking and headlines use it without exclusions (ts_rank scores a negated query ~0).
+    """
+    config = sa.literal_column(f"'{cfg}'::regconfig", REGCONFIG)  # cfg comes from PG_CONFIGS
+
+    def term(t: Term) -> sa.ColumnElement[Any]:
+        return sa.func.phraseto_tsquery(config, sa.literal(t.text, sa.Text), type_=TSQUERY)
+
+    def any_of(terms: Sequence[Term]) -> sa.ColumnElement[Any]:
+        out = term(terms[0])
+        for t in terms[1:]:
+            out = sa.func.tsquery_or(out, term(t), type_=TSQUERY)
+        return out
+
+    result = any_of(parsed.required[0].terms)
+    for group in parsed.required[1:]:
+        result = sa.func.tsquery_and(result, any_of(group.terms), type_=TSQUERY)
+    if parsed.excluded and with_exclusions:
+        result = sa.func.tsquery_and(result, sa.func.tsquery_not(any_of(parsed.excluded), type_=TSQUERY),
+                                     type_=TSQUERY)
+    return result
+
+
+def _pg_search(parsed: Query, filters: SearchFilters, limit: int, offset: int) -> sa.Select[Any]:
+    """Each article is matched with the query compiled for its own language's configuration
+    (so stemming and stop words agree on both sides), whatever the query's language."""
+    a = ARTICLES.c
+    vector = sa.literal_column("articles.search_vector", TSVECTOR)
+    doc_cfg = sa.func.na_search_config(a.language)
+    queries = {cfg: _pg_tsquery(parsed, cfg) for cfg in PG_CONFIGS}
+    positive = {cfg: _pg_tsquery(parsed, cfg, with_exclusions=False) for cfg in PG_CONFIGS}
+    matches = sa.or_(*(sa.and_(doc_cfg == cfg, vector.op("@@")(q)) for cfg, q in queries.items()))
+    rank = sa.case(*((doc_cfg == cfg, sa.func.ts_rank(vector, q, 1)) for cfg, q in positive.items()), else_=0.0)
+    page = (
+        sa.select(a.id, rank.label("rank"))
+        .where(matches, *_filter_clauses(filters))
+        .order_by(rank.desc(), a.published_at.desc().nulls_last(), a.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    weight_c: sa.ColumnClause[Any] = sa.literal_column("'{c}'::\"char\"[]")
+    weight_b: sa.ColumnClause[Any] = sa.literal_column("'{b}'::\"char\"[]")
+
+    def headline(cfg: str, q: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Headline the text if the text matched, else the description, else the title.
+        source = sa.case(
+            (sa.func.ts_filter(vector, weight_c).op("@@")(q), a.text),
+            (sa.func.ts_filter(vector, weight_b).op("@@")(q), a.description),
+            else_=a.title,
+        )
+        config = sa.literal_column(f"'{cfg}'::regconfig", REGCONFIG)
+        return sa.func.ts_headline(config, source, q, PG_HEADLINE_OPTIONS)
+
+    snippet = sa.case(*((doc_cfg == cfg, headline(cfg, q)) for cfg, q in positive.items()), else_="")
+    return (
+        sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language,
+                  snippet.label("snippet"), page.c.rank)
+        .join(page, page.c.id == a.id)
+        .order_by(page.c.rank.desc(), a.published_at.desc().nulls_last(), a.id)
+    )
+
+
+def _article_out(row: sa.Row[Any]) -> ArticleOut:
+    return ArticleOut(
+        id=row.id, source=row.source_key, url=row.url, title=row.title, authors=list(row.authors or []),
+        published_at=row.published_at, modified_at=row.modified_at, language=row.language,
+        description=row.description, tags=list(row.tags or []), text=row.text, content_hash=row.content_hash,
+        first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at, version=row.version,
+        snapshot_sha256=row.snapshot_sha256, extractor_version=row.extractor_version,
+    )
+
+
+def _run_out(run: CrawlRun) -> RunOut:
+    return RunOut(
+        id=run.id, source=run.source_key, trigger=run.trigger, status=run.status, started_at=run.started_at,
+        finished_at=run.finished_at, pages_fetched=run.pages_fetched, articles_new=run.articles_new,
+        articles_updated=run.articles_updated, articles_unchanged=run.articles_unchanged,
+        articles_skipped=run.articles_skipped, errors=run.errors, error_messages=list(run.error_messages or []),
+        stats=dict(run.stats or {}), pid=run.pid,
+    )
