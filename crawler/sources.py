@@ -315,3 +315,23 @@ def load_registry(sources_file: str | None = None, *, include_defaults: bool = T
         sources.update(load_file(extra))
         files += (extra,)
     return Registry(sources, files)
+
+
+def dump_sources(sources: Iterable[Source]) -> str:
+    """TOML text for ``sources``, loadable by ``parse_sources`` (for mirrors and for editing)."""
+    import json
+
+    lines: list[str] = []
+    defaults = Source(key="x", name="x", language="xx")
+    for source in sources:
+        lines.append(f"[sources.{source.key}]")
+        for name in ("name", "language") + _LIST_KEYS + ("schedule", "max_pages", "download_delay",
+                                                         "concurrency", "timezone", "min_chars"):
+            value = getattr(source, name)
+            if name not in ("name", "language") and value == getattr(defaults, name):
+                continue
+            if isinstance(value, tuple):
+                value = list(value)
+            lines.append(f"{name} = {json.dumps(value, ensure_ascii=False)}")
+        lines.append("")
+    return "\n".join(lines)

@@ -93,20 +93,7 @@ class SiteServer(ThreadingHTTPServer):
             self.requests.append((path, headers))
 
     def resolve(self, target: str) -> Path | None:
-        path, _, query = target.partition("?")
-        rel = posixpath.normpath("/" + unicodedata.normalize("NFC", unquote(path))).lstrip("/")
-        if "\0" in rel or rel.startswith(".."):
-            return None
-        candidates = []
-        if query:
-            q = unquote(query)
-            candidates += [f"{rel}@{q}", f"{rel}@{q}.html", f"{rel}@{q}.xml"]
-        candidates += [rel, f"{rel}.html", f"{rel}.xml", posixpath.join(rel, "index.html")]
-        for candidate in candidates:
-            file = self.root / candidate
-            if file.is_file() and not file.name.startswith("_site"):
-                return file
-        return None
+        return resolve(self.root, target)
 
     def rewrite(self, body: bytes) -> bytes:
         for origin in self.config.origins:
@@ -189,6 +176,24 @@ class _Handler(BaseHTTPRequestHandler):
             except (TypeError, ValueError):
                 return False
         return False
+
+
+def resolve(root: Path, target: str) -> Path | None:
+    """The file under ``root`` that serves the request target ``target`` (path and query), if any."""
+    path, _, query = target.partition("?")
+    rel = posixpath.normpath("/" + unicodedata.normalize("NFC", unquote(path))).lstrip("/")
+    if "\0" in rel or rel.startswith(".."):
+        return None
+    candidates = []
+    if query:
+        q = unquote(query)
+        candidates += [f"{rel}@{q}", f"{rel}@{q}.html", f"{rel}@{q}.xml"]
+    candidates += [rel, f"{rel}.html", f"{rel}.xml", posixpath.join(rel, "index.html")]
+    for candidate in candidates:
+        file = root / candidate
+        if file.is_file() and not file.name.startswith("_site"):
+            return file
+    return None
 
 
 @contextlib.contextmanager

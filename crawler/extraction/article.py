@@ -87,7 +87,7 @@ def extract_article(
     tz = source.timezone if source else "UTC"
     meta = PageMeta(tree, tz)
     title = meta.title()
-    published, modified, authors = meta.published(), meta.modified(), meta.authors()
+    published, modified = meta.published(), meta.modified()
     description, tags, section = meta.description(), meta.tags(), meta.section()
     canonical, declared_language = meta.canonical(), meta.declared_language()
     doc = trafilatura.bare_extraction(
@@ -104,6 +104,9 @@ def extract_article(
     if not title and doc is not None:
         title = doc.title
     paragraphs, dropped = clean_paragraphs(raw_text, title, source)
+    lead = _visible_lead(tree, description)
+    if lead and paragraphs and lead not in paragraphs and not boilerplate.boilerplate_family(lead):
+        paragraphs.insert(0, lead)  # a lead set apart from the body container (Sputnik's announce)
     text = "\n".join(paragraphs)
     if not text:
         return Rejection(url, "not_article", "no article text found")
@@ -117,8 +120,7 @@ def extract_article(
 
     if published is None and doc is not None and doc.date:
         published = parse_datetime(doc.date, meta.tz)
-    if not authors and doc is not None and doc.author:
-        authors = [a.strip() for a in doc.author.split(";") if a.strip()]
+    authors = meta.authors()
     return Article(
         url=_canonical(canonical, url),
         title=title,
@@ -183,6 +185,14 @@ def detect_language(text: str, declared: str | None) -> str | None:
 
     lang, _ = py3langid.classify(text[:3000])
     return lang or declared
+
+
+def _visible_lead(tree: lxml_html.HtmlElement, description: str | None) -> str | None:
+    """The page's description when the page also shows it as a block of its own (a lead)."""
+    if not description or len(description) < 80:
+        return None
+    found = tree.xpath("//body//*[self::p or self::div or self::h2][normalize-space(.) = $d]", d=description)
+    return description if found else None
 
 
 def _canonical(canonical: str | None, url: str) -> str:

@@ -61,9 +61,14 @@ class PageMeta:
         return h1s[0] if h1s else None
 
     def authors(self) -> list[str]:
+        """Writers' names: JSON-LD Person authors, author meta tags, rel=author links, then a
+        byline element; never the publisher. (trafilatura's own guess is not used: on pages
+        with login boxes it returns their text.)"""
         names: list[str] = []
         value = self.ld("author")
         for item in value if isinstance(value, list) else [value] if value else []:
+            if isinstance(item, dict) and "organization" in str(item.get("@type", "")).lower():
+                continue  # the publisher, not a writer
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 names.append(item["name"])
             elif isinstance(item, str):
@@ -75,12 +80,23 @@ class PageMeta:
         if not names:
             for el in self.tree.xpath('//*[@rel="author" or @itemprop="author"]'):
                 names.append(el.text_content())
+        if not names:
+            for el in self.tree.xpath("//body//*[contains(@class,'byline') or contains(@class,'author')]"):
+                text = re.sub(r"^(?:par|by|автор:?)\s+", "", _clean(el.text_content()), flags=re.I)
+                if 4 < len(text) <= 60 and text.count(" ") <= 5:
+                    names.append(text)
+                    break
+        publisher = {_clean(v).lower() for v in (self.meta("og:site_name"), self._publisher_name()) if v}
         cleaned: list[str] = []
         for name in names:
             name = re.sub(r"^(?:par|by|автор:?)\s+", "", _clean(name), flags=re.I)
-            if name and len(name) <= 80 and name not in cleaned:
+            if name and len(name) <= 80 and name not in cleaned and name.lower() not in publisher:
                 cleaned.append(name)
         return cleaned
+
+    def _publisher_name(self) -> str | None:
+        publisher = self.ld("publisher")
+        return publisher.get("name") if isinstance(publisher, dict) else None
 
     def published(self) -> datetime | None:
         return self._date(

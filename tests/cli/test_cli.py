@@ -1,0 +1,85 @@
+"""The command line as a user meets it: one-line errors, exit codes, the demo, Scrapy's own CLI."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from crawler.sources import Source
+from storage import open_archive
+from tests.helpers import FAST, ROOT, run_cli, write_sources
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unknown_source(tmp_path: Path) -> None:
+    _one_line_error(run_cli("crawl", "nope", "--db", f"sqlite:///{tmp_path / 'a.db'}"), "unknown source 'nope'")
+
+
+def test_bad_sources_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sources.x]\nname = "X"\nlanguage = "fr"\nfeeds = ["http://127.0.0.1:9/rss"]\nschedule = "99 * * * *"\n')
+    _one_line_error(run_cli("crawl", "x", "--sources", str(bad)), str(bad), "source 'x'", "key 'schedule'")
+    _one_line_error(run_cli("sources", "--sources", str(tmp_path / "missing.toml")), "not found")
+
+
+def test_unreachable_database_and_not_an_archive(tmp_path: Path) -> None:
+    _one_line_error(run_cli("crawl", "rbth_fr", "--db", "postgresql://postgres@127.0.0.1:1/test"), "127.0.0.1")
+    text = tmp_path / "notes.txt"
+    text.write_text("these are my notes, not a database\n" * 100)
+    _one_line_error(run_cli("search", "x", "--db", f"sqlite:///{text}"))
+    assert text.read_text().startswith("these are my notes")  # nothing written
+
+
+def test_crawl_needs_a_source() -> None:
+    result = run_cli("crawl")
+    assert result.returncode == 2 and "--all" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sources_lists_the_registry() -> None:
+    result = run_cli("sources")
+    assert result.returncode == 0
+    for key in ("rbth_fr", "kommersant", "interfax"):
+        assert key in result.stdout
+
+
+def test_demo_then_unreachable_site_loses_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    demo = run_cli("demo", "--db", db, "--port", str(_free_port()), cwd=tmp_path)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Irkoutsk" in demo.stdout
+    with open_archive(db) as archive, archive.repository(readonly=True) as repo:
+        before = repo.count_articles()
+    assert before >= 8
+
+    dead = Source(key="dead", name="Dead", language="fr", start_urls=(f"http://127.0.0.1:{_free_port()}/economie",),
+                  feeds=(f"http://127.0.0.1:{_free_port()}/rss",), article_urls=("/economie/",), download_delay=0.0)
+    result = run_cli("crawl", "dead", "--sources", str(write_sources(tmp_path / "dead.toml", dead)), "--db", db, *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "failed" in result.stdout and "no entry page" in result.stderr
+    with open_archive(db) as archive, archive.repository(readonly=True) as repo:
+        assert repo.count_articles() == before
+        run = repo.list_runs("dead")[0]
+    assert run.status == "failed" and run.errors >= 2
+
+
+def test_scrapy_cli_runs_the_same_spider(tmp_path: Path) -> None:
+    listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert listed.stdout.split() == ["news"], listed.stderr
