@@ -83,3 +83,19 @@ def test_scrapy_cli_runs_the_same_spider(tmp_path: Path) -> None:
     listed = subprocess.run([sys.executable, "-m", "scrapy", "list"], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
     assert listed.stdout.split() == ["news"], listed.stderr
+
+
+def test_scrapy_crawl_news_archives_like_the_cli(tmp_path: Path) -> None:
+    from tests.helpers import expected, replica
+
+    db = tmp_path / "scrapy.db"
+    with replica("interfax") as (server, source):
+        sources_file = write_sources(tmp_path / "m.toml", source)
+        result = subprocess.run(
+            [sys.executable, "-m", "scrapy", "crawl", "news", "-a", "source=interfax", "-a", f"sources_file={sources_file}",
+             "-s", "LOG_LEVEL=WARNING"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "NEWSARCHIVE_DB": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    with open_archive(f"sqlite:///{db}") as archive, archive.repository(readonly=True) as repo:
+        assert repo.count_articles("interfax") == len(expected("interfax")["articles"])
+        assert repo.list_runs("interfax")[0].status == "finished"
