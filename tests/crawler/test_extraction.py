@@ -13,7 +13,8 @@ from crawler.sources import Source, default_sources
 from newsarchive.localsite import SiteConfig, resolve
 from tests.helpers import SITES
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "rbth-irkoutsk-article.txt"
+# The seed article (../shared/seed), copied here so a clone anywhere runs this test.
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "rbth-irkoutsk-article.txt"
 SEED_PATH = "/economie/82005-russie-ville-irkoutsk-investissements-francais"
 
 
