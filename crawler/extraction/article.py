@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 import trafilatura
 from cssselect import GenericTranslator
 from lxml import etree
 from lxml import html as lxml_html
+
+from crawler.urls import normalize_url, same_site
 
 from . import boilerplate
 from .encoding import decode_html
@@ -141,15 +144,14 @@ def clean_paragraphs(text: str, title: str | None, source: "Source | None" = Non
     drop_lines = [re.compile(p, re.I) for p in source.drop_lines] if source else []
     kept: list[str] = []
     dropped: dict[str, int] = {}
-    title_key = _fold(title) if title else None
+    title_key = fold(title) if title else None
     for line in text.split("\n"):
         line = " ".join(line.split())
         if not line:
             continue
-        family = None
         if any(p.search(line) for p in drop_lines):
             family = "source_rule"
-        elif title_key and not kept and _fold(line) == title_key:
+        elif title_key and not kept and fold(line) == title_key:
             family = "title"
         elif line in kept:
             family = "repeated"
@@ -167,8 +169,6 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.casefold())
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
-
-_fold = fold
 
 
 def matches_keywords(text: str, keywords: tuple[str, ...] | list[str]) -> bool:
@@ -196,9 +196,6 @@ def _visible_lead(tree: lxml_html.HtmlElement, description: str | None) -> str |
 
 
 def _canonical(canonical: str | None, url: str) -> str:
-    from crawler.urls import normalize_url, same_site
-    from urllib.parse import urljoin
-
     if canonical:
         absolute = urljoin(url, canonical)
         if absolute.startswith(("http://", "https://")) and same_site(absolute, url):

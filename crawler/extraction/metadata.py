@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 ARTICLE_TYPES = {"article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "blogposting",
                  "opinionnewsarticle", "backgroundnewsarticle", "report", "webpage"}
+BYLINE_PREFIX = re.compile(r"^(?:par|by|автор:?)\s+", re.I)
 TITLE_SEPARATORS = re.compile(r"\s+(?:[-–—|·•]|//)\s+")
 
 
@@ -24,7 +25,11 @@ class PageMeta:
         self.tree = tree
         self.tz = ZoneInfo(tz)
         self._ld = list(_json_ld_objects(tree))
-        self._meta = _meta_tags(tree)
+        self._meta_pairs = _meta_pairs(tree)
+        self._meta: dict[str, str] = {}
+        for name, content in self._meta_pairs:
+            if content:
+                self._meta.setdefault(name, content)
 
     # -- helpers ------------------------------------------------------
     def meta(self, *names: str) -> str | None:
@@ -82,14 +87,14 @@ class PageMeta:
                 names.append(el.text_content())
         if not names:
             for el in self.tree.xpath("//body//*[contains(@class,'byline') or contains(@class,'author')]"):
-                text = re.sub(r"^(?:par|by|автор:?)\s+", "", _clean(el.text_content()), flags=re.I)
+                text = _strip_byline(el.text_content())
                 if 4 < len(text) <= 60 and text.count(" ") <= 5:
                     names.append(text)
                     break
         publisher = {_clean(v).lower() for v in (self.meta("og:site_name"), self._publisher_name()) if v}
         cleaned: list[str] = []
         for name in names:
-            name = re.sub(r"^(?:par|by|автор:?)\s+", "", _clean(name), flags=re.I)
+            name = _strip_byline(name)
             if name and len(name) <= 80 and name not in cleaned and name.lower() not in publisher:
                 cleaned.append(name)
         return cleaned
@@ -127,7 +132,7 @@ class PageMeta:
             raw.extend(value.split(","))
         elif isinstance(value, list):
             raw.extend(v for v in value if isinstance(v, str))
-        raw.extend(v for k, v in self._meta_all if k in ("article:tag", "og:article:tag"))
+        raw.extend(v for k, v in self._meta_pairs if k in ("article:tag", "og:article:tag"))
         if not raw:
             for name in ("news_keywords", "keywords"):
                 if self.meta(name):
@@ -155,11 +160,6 @@ class PageMeta:
             if href.strip():
                 return href.strip()
         return self.meta("og:url")
-
-    @property
-    def _meta_all(self) -> list[tuple[str, str]]:
-        return [((m.get("property") or m.get("name") or m.get("itemprop") or "").lower(), m.get("content") or "")
-                for m in self.tree.iter("meta")]
 
     def _date(self, *candidates: Any) -> datetime | None:
         for value in candidates:
@@ -232,18 +232,23 @@ def _json_ld_objects(tree: lxml_html.HtmlElement) -> Iterator[dict]:
                 yield item
 
 
-def _meta_tags(tree: lxml_html.HtmlElement) -> dict[str, str]:
-    tags: dict[str, str] = {}
+def _meta_pairs(tree: lxml_html.HtmlElement) -> list[tuple[str, str]]:
+    """Every ``<meta>`` as (lowercased property/name/itemprop/http-equiv, stripped content)."""
+    pairs = []
     for m in tree.iter("meta"):
         name = (m.get("property") or m.get("name") or m.get("itemprop") or m.get("http-equiv") or "").lower()
-        content = m.get("content")
-        if name and content and name not in tags:
-            tags[name] = content.strip()
-    return tags
+        if name:
+            pairs.append((name, (m.get("content") or "").strip()))
+    return pairs
 
 
 def _clean(value: str) -> str:
     return " ".join(value.split())
+
+
+def _strip_byline(value: str) -> str:
+    """"Par Léna Koutouzova" -> "Léna Koutouzova" (also "By", "Автор:")."""
+    return BYLINE_PREFIX.sub("", _clean(value))
 
 
 def _strip_site_suffix(title: str, site_name: str | None) -> str:
