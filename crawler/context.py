@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage import Archive, open_archive, resolve_db_url
 
@@ -27,6 +27,7 @@ class CrawlContext:
         self.status: str | None = None  # finished | failed | interrupted, once closed
         self.failure: str | None = None  # why the crawl failed, if it did
         self.error_messages: list[str] = []
+        self.writer: Any = None  # the crawl's crawler.pipelines.ArchiveWriter, shared by the pipelines
         self._archive: Archive | None = None
 
     @classmethod

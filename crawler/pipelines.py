@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.context import CrawlContext
@@ -39,13 +39,11 @@ class ArchiveWriter:
     @classmethod
     def of(cls, crawler) -> "ArchiveWriter":
         ctx = CrawlContext.of(crawler)
-        writer = getattr(ctx, "writer", None)
-        if writer is None:
+        if ctx.writer is None:
             settings = crawler.settings
-            writer = cls(ctx, settings.getint("NEWSARCHIVE_BATCH_SIZE", 50),
-                         settings.getfloat("NEWSARCHIVE_BATCH_SECONDS", 5.0))
-            ctx.writer = writer  # type: ignore[attr-defined]
-        return writer
+            ctx.writer = cls(ctx, settings.getint("NEWSARCHIVE_BATCH_SIZE", 50),
+                             settings.getfloat("NEWSARCHIVE_BATCH_SECONDS", 5.0))
+        return ctx.writer
 
     def add_snapshot(self, snapshot: SnapshotIn) -> None:
         self.snapshots.append(snapshot)
@@ -81,8 +79,8 @@ class ArchiveWriter:
         logger.debug("stored a batch of %d articles and %d snapshots", len(articles), len(snapshots))
 
 
-class SnapshotPipeline:
-    """Keeps the raw HTML of every fetched article page (deduplicated by sha256 in storage)."""
+class _WriterPipeline:
+    """A pipeline that hands its work to the crawl's shared ArchiveWriter."""
 
     def __init__(self, crawler):
         self.crawler = crawler
@@ -90,8 +88,14 @@ class SnapshotPipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        from scrapy.exceptions import NotConfigured
+        return cls(crawler)
 
+
+class SnapshotPipeline(_WriterPipeline):
+    """Keeps the raw HTML of every fetched article page (deduplicated by sha256 in storage)."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
         if not crawler.settings.getbool("NEWSARCHIVE_KEEP_SNAPSHOTS", True):
             raise NotConfigured("NEWSARCHIVE_KEEP_SNAPSHOTS is off")
         return cls(crawler)
@@ -123,7 +127,11 @@ class ExtractPipeline:
 
     def open_spider(self) -> None:
         if self.workers > 0:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the crawl process runs threads (reactor, DNS, logging)
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def close_spider(self) -> None:
         if self.pool is not None:
@@ -146,28 +154,23 @@ class ExtractPipeline:
         if self.pool is None:
             return _extract(item.body, item.url, source, item.content_type)
         for attempt in (1, 2):
+            pool = self.pool
             try:
-                future = self.pool.submit(_extract, item.body, item.url, source, item.content_type)
+                future = pool.submit(_extract, item.body, item.url, source, item.content_type)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 # A worker died (out of memory, a crash in a C library): start a new pool
-                # and try the page once more, so no page is lost or stored twice.
+                # and try the page once more, so no page is lost or stored twice. Every page
+                # in flight sees the same broken pool; only the first one replaces it.
                 logger.error("an extraction worker died on %s (attempt %d); restarting the pool", item.url, attempt)
-                self.pool.shutdown(wait=False, cancel_futures=True)
-                self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                if self.pool is pool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._new_pool()
         raise DropItem(f"extraction crashed twice on {item.url}")
 
 
-class StorePipeline:
+class StorePipeline(_WriterPipeline):
     """Hands extracted articles to the archive writer, which stores them in batches."""
-
-    def __init__(self, crawler):
-        self.crawler = crawler
-        self.writer = ArchiveWriter.of(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
 
     def process_item(self, item: PageItem) -> PageItem:
         article: Article = item.article
