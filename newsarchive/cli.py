@@ -15,7 +15,6 @@ from rich.table import Table
 
 from crawler.sources import SourcesError, load_registry
 from storage import StorageError, open_archive, resolve_db_url
-from storage.errors import BadQuery
 from newsarchive.demo import DemoError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def friendly_errors(f: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except (StorageError, SourcesError, BadQuery, DemoError) as exc:
+        except (StorageError, SourcesError, DemoError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper
@@ -187,34 +186,39 @@ def _live_progress(crawlers) -> Iterator[None]:
         yield
 
 
+# (column, crawl_runs count) shown live while crawling and in the summary after
+COUNT_COLUMNS = (("pages", "pages_fetched"), ("new", "articles_new"), ("updated", "articles_updated"),
+                 ("unchanged", "articles_unchanged"), ("skipped", "articles_skipped"), ("errors", "errors"))
+
+
+def _counts_table(title: str, left: tuple[str, ...], rows: list[tuple[list[str], dict[str, int]]]) -> Table:
+    """A table of ``left`` text columns, then one right-aligned column per count."""
+    table = Table(title=title, title_justify="left")
+    for column in left:
+        table.add_column(column)
+    for column, _ in COUNT_COLUMNS:
+        table.add_column(column, justify="right")
+    for cells, counts in rows:
+        table.add_row(*cells, *(str(counts.get(key, 0)) for _, key in COUNT_COLUMNS))
+    return table
+
+
 def _progress_table(crawlers) -> Table:
     from crawler.context import CrawlContext
     from crawler.extensions import run_counts
 
-    table = Table(title="crawling", title_justify="left")
-    for column in ("source", "pages", "new", "updated", "unchanged", "skipped", "errors"):
-        table.add_column(column, justify="right" if column != "source" else "left")
+    rows = []
     for crawler in crawlers:
-        ctx = CrawlContext.of(crawler)
-        stats = crawler.stats.get_stats() if crawler.stats else {}
-        c = run_counts(stats)
-        table.add_row(ctx.source.key if ctx.source else "?", str(c["pages_fetched"]), str(c["articles_new"]),
-                      str(c["articles_updated"]), str(c["articles_unchanged"]), str(c["articles_skipped"]),
-                      str(c["errors"]))
-    return table
+        source = CrawlContext.of(crawler).source
+        rows.append(([source.key if source else "?"], run_counts(crawler.stats.get_stats() if crawler.stats else {})))
+    return _counts_table("crawling", ("source",), rows)
 
 
 def _print_summary(results) -> None:
-    table = Table(title="crawl summary", title_justify="left")
-    for column in ("source", "status", "run", "pages", "new", "updated", "unchanged", "skipped", "errors"):
-        table.add_column(column, justify="left" if column in ("source", "status") else "right")
-    for r in results:
-        style = {"finished": "green", "failed": "red", "interrupted": "yellow"}.get(r.status, "")
-        c = r.counts
-        table.add_row(r.source, f"[{style}]{r.status}[/]", str(r.run_id or "-"), str(c.get("pages_fetched", 0)),
-                      str(c.get("articles_new", 0)), str(c.get("articles_updated", 0)),
-                      str(c.get("articles_unchanged", 0)), str(c.get("articles_skipped", 0)), str(c.get("errors", 0)))
-    console.print(table)
+    styles = {"finished": "green", "failed": "red", "interrupted": "yellow"}
+    rows = [([r.source, f"[{styles.get(r.status, '')}]{r.status}[/]", str(r.run_id or "-")], r.counts)
+            for r in results]
+    console.print(_counts_table("crawl summary", ("source", "status", "run"), rows))
     for r in results:
         if r.failure:
             err_console.print(f"[red]{r.source}: failed: {r.failure}[/]")
@@ -222,7 +226,8 @@ def _print_summary(results) -> None:
         for message in shown:
             err_console.print(f"{r.source}: {message}", markup=False, highlight=False)
         if len(r.errors) > len(shown) + (1 if r.failure else 0):
-            err_console.print(f"{r.source}: … see `newsarchive runs` for the first {len(r.errors)} errors")
+            err_console.print(f"{r.source}: … the first {len(r.errors)} errors are in crawl_runs.error_messages "
+                              f"of run {r.run_id}")
 
 
 # -- demo --------------------------------------------------------------------------
