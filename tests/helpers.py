@@ -15,13 +15,19 @@ from newsarchive.localsite import SiteServer, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = ROOT / "tests" / "sites"
+DEMO_SITE = ROOT / "newsarchive" / "demo_site"
 
 # Configuration only: a local replica needs no politeness delay, and retries need no long backoff.
 FAST = ["-s", "NEWSARCHIVE_RETRY_BACKOFF=0.05", "-s", "AUTOTHROTTLE_ENABLED=False"]
 
 
+def site_root(site: str) -> Path:
+    """The folder of a replica (``tests/sites/KEY``), or of the bundled demo site for "demo"."""
+    return DEMO_SITE if site == "demo" else SITES / site
+
+
 def expected(site: str) -> dict:
-    return json.loads((SITES / site / "_expected.json").read_text(encoding="utf-8"))
+    return json.loads((site_root(site) / "_expected.json").read_text(encoding="utf-8"))
 
 
 def site_origins(site: Path) -> list[str]:

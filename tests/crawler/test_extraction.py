@@ -1,7 +1,6 @@
 """extract_article on stored pages, without a crawler: text, metadata, boilerplate, bad input."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,30 +10,19 @@ from crawler.extraction import Article, Rejection, boilerplate_family, extract_a
 from crawler.extraction.metadata import parse_datetime
 from crawler.sources import Source, default_sources
 from newsarchive.localsite import SiteConfig, resolve
-from tests.helpers import SITES
+from tests.helpers import DEMO_SITE, SITES, expected, site_root
 
 # The seed article (../shared/seed), copied here so a clone anywhere runs this test.
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "rbth-irkoutsk-article.txt"
 SEED_PATH = "/economie/82005-russie-ville-irkoutsk-investissements-francais"
 
 
-DEMO = Path(__file__).resolve().parents[2] / "newsarchive" / "demo_site"
-
-
-def _root(site: str) -> Path:
-    return DEMO if site == "demo" else SITES / site
-
-
 def _source(site: str) -> Source:
     if site == "demo":
         from crawler.sources import load_file
 
-        return load_file(DEMO / "sources.toml")["demo"]
+        return load_file(DEMO_SITE / "sources.toml")["demo"]
     return default_sources()[site]
-
-
-def _expected(site: str) -> dict:
-    return json.loads((_root(site) / "_expected.json").read_text(encoding="utf-8"))
 
 
 def _ws(text: str) -> str:
@@ -43,7 +31,7 @@ def _ws(text: str) -> str:
 
 def _page(site: str, path: str) -> tuple[bytes, str | None]:
     """The bytes a replica serves for ``path`` and the Content-Type its routes declare."""
-    root = _root(site)
+    root = site_root(site)
     file = resolve(root, path)
     assert file is not None, f"{site}: no file for {path}"
     route = SiteConfig.load(root).routes.get(path, {})
@@ -55,12 +43,12 @@ def _sites() -> list[str]:
 
 
 def _cases() -> list[tuple[str, str]]:
-    return [(site, path) for site in _sites() for path in _expected(site)["articles"]]
+    return [(site, path) for site in _sites() for path in expected(site)["articles"]]
 
 
 @pytest.mark.parametrize("site, path", _cases())
 def test_replica_articles_extract_clean(site: str, path: str) -> None:
-    want = _expected(site)["articles"][path]
+    want = expected(site)["articles"][path]
     source = _source(site)
     body, content_type = _page(site, path)
     result = extract_article(body, f"https://example.org{path}", source, content_type=content_type)
@@ -85,7 +73,7 @@ def test_replica_articles_extract_clean(site: str, path: str) -> None:
 
 
 @pytest.mark.parametrize("site, path, reason", [
-    (site, path, reason) for site in _sites() for path, reason in _expected(site).get("skipped", {}).items()
+    (site, path, reason) for site in _sites() for path, reason in expected(site).get("skipped", {}).items()
 ])
 def test_replica_pages_that_are_not_kept(site: str, path: str, reason: str) -> None:
     body, content_type = _page(site, path)
