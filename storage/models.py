@@ -169,3 +169,32 @@ class SnapshotFetch(Base):
     url: Mapped[str] = mapped_column(Text)
     status: Mapped[int]
     fetched_at: Mapped[datetime]
+
+
+class CrawlLock(Base):
+    """Who crawls a source right now. A row is a lease: it is renewed by a heartbeat while
+    the crawl runs and may be taken over once ``expires_at`` has passed (a killed process)."""
+
+    __tablename__ = "crawl_locks"
+
+    source_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[int | None]
+    pid: Mapped[int | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class PageValidator(Base):
+    """The HTTP validators last seen for a feed, sitemap or listing page, sent back as
+    If-None-Match / If-Modified-Since on the next crawl."""
+
+    __tablename__ = "page_validators"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(64), index=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
