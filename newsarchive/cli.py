@@ -122,24 +122,41 @@ def sources_cmd(sources_file: str | None, fmt: str) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) on stderr.")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="Override a Scrapy setting, e.g. -s NEWSARCHIVE_EXTRACT_WORKERS=0.")
+@click.option("--wait", "wait", type=click.FloatRange(0), default=0, metavar="SECONDS",
+              help="If a source is being crawled by another process, wait this long for it (default: skip it).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the full log (INFO) to this file.")
+@click.option("--trigger", type=click.Choice(["manual", "schedule"]), default="manual", hidden=True)
 @friendly_errors
 def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: str | None,
-              verbose: bool, overrides: tuple[str, ...]) -> None:
+              verbose: bool, overrides: tuple[str, ...], wait: float, log_file: str | None, trigger: str) -> None:
     """Crawl sources now and archive their articles.
+
+    A source already being crawled (by the scheduler or another `crawl`) is skipped, or
+    waited for with --wait; exit status 75 then tells that nothing failed but something
+    was skipped. Exit status 1: a crawl failed.
 
     \b
     Examples:
       newsarchive crawl rbth_fr
       newsarchive crawl rbth_fr ccifr_fr --db sqlite:///news.db
-      newsarchive crawl --all
+      newsarchive crawl --all --wait 600
     """
     if not keys and not all_:
         raise click.UsageError("name at least one source key, or --all (see: newsarchive sources)")
     registry = load_registry(sources_file)
     sources = registry.select(keys, all_)
-    results = _crawl(sources, resolve_db_url(db), verbose, _parse_overrides(overrides))
-    if any(not r.ok for r in results):
+    settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
+    if log_file:
+        settings["NEWSARCHIVE_LOG_FILE"] = str(log_file)
+    results = _crawl(sources, resolve_db_url(db), verbose, settings, trigger=trigger, log_file=log_file)
+    if any(r.status not in ("finished", "skipped") for r in results):
         sys.exit(1)
+    if any(r.status == "skipped" for r in results):
+        sys.exit(EXIT_SKIPPED)
+
+
+EXIT_SKIPPED = 75  # EX_TEMPFAIL: nothing failed, but a source was skipped (crawled elsewhere); try later
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -152,25 +169,38 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None):
+def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None, *,
+           trigger: str = "manual", log_file: str | None = None):
     from crawler.runner import run_crawls
 
-    _configure_logging(verbose)
+    _configure_logging(verbose, log_file)
     archive = open_archive(db_url)  # fail fast, with one line, before any request is sent
     archive.dispose()
-    results = run_crawls(sources, db_url, overrides=overrides, progress=_live_progress)
+    results = run_crawls(sources, db_url, trigger=trigger, overrides=overrides, progress=_live_progress)
     _print_summary(results)
     return results
 
 
-def _configure_logging(verbose: bool) -> None:
-    """Scrapy's log on stderr with --verbose; otherwise only the summary (errors are in it)."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(verbose: bool, log_file: str | None = None) -> None:
+    """Scrapy's log on stderr with --verbose; otherwise only the summary (errors are in it).
+    With ``log_file``, the whole INFO log also goes there."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO if verbose else logging.CRITICAL)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    if log_file:
+        try:
+            file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the log file {log_file}: {exc.strerror}") from None
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        file_handler.setLevel(logging.INFO)
+        root.addHandler(file_handler)
 
 
 @contextmanager
@@ -215,12 +245,14 @@ def _progress_table(crawlers) -> Table:
 
 
 def _print_summary(results) -> None:
-    styles = {"finished": "green", "failed": "red", "interrupted": "yellow"}
+    styles = {"finished": "green", "failed": "red", "interrupted": "yellow", "skipped": "yellow"}
     rows = [([r.source, f"[{styles.get(r.status, '')}]{r.status}[/]", str(r.run_id or "-")], r.counts)
             for r in results]
     console.print(_counts_table("crawl summary", ("source", "status", "run"), rows))
     for r in results:
-        if r.failure:
+        if r.status == "skipped":
+            err_console.print(f"{r.source}: {r.failure}", markup=False, highlight=False)
+        elif r.failure:
             err_console.print(f"[red]{r.source}: failed: {r.failure}[/]")
         shown = [e for e in r.errors if e != r.failure][:5]
         for message in shown:
@@ -228,6 +260,122 @@ def _print_summary(results) -> None:
         if len(r.errors) > len(shown) + (1 if r.failure else 0):
             err_console.print(f"{r.source}: … the first {len(r.errors)} errors are in crawl_runs.error_messages "
                               f"of run {r.run_id}")
+
+
+# -- runs and schedule --------------------------------------------------------------
+
+@cli.command("runs")
+@click.option("--source", "source", metavar="KEY", help="Only the runs of this source.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@friendly_errors
+def runs_cmd(source: str | None, limit: int, db: str | None, fmt: str) -> None:
+    """The history of crawl runs, newest first (scheduled and manual).
+
+    A run whose process died shows as interrupted, not running.
+
+    Example: newsarchive runs --source rbth_fr --limit 5
+    """
+    with open_archive(resolve_db_url(db)) as archive, archive.repository(readonly=True) as repo:
+        runs = repo.list_runs(source, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps([_run_json(r) for r in runs], ensure_ascii=False, indent=2))
+        return
+    if not runs:
+        console.print("no crawl runs" + (f" of {source}" if source else ""))
+        return
+    styles = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    rows = []
+    for r in runs:
+        started = r.started_at.strftime("%Y-%m-%d %H:%M:%S")
+        took = _duration((r.finished_at - r.started_at).total_seconds()) if r.finished_at else "…"
+        rows.append(([str(r.id), r.source, r.trigger, f"[{styles.get(r.status, '')}]{r.status}[/]", started, took],
+                     {"pages_fetched": r.pages_fetched, "articles_new": r.articles_new,
+                      "articles_updated": r.articles_updated, "articles_unchanged": r.articles_unchanged,
+                      "articles_skipped": r.articles_skipped, "errors": r.errors}))
+    console.print(_counts_table("crawl runs (UTC)", ("run", "source", "trigger", "status", "started", "took"), rows))
+    for r in runs:
+        if r.status in ("failed", "interrupted") and r.error_messages:
+            err_console.print(f"run {r.id} ({r.source}): {r.error_messages[0]}", markup=False, highlight=False)
+
+
+def _run_json(r) -> dict[str, Any]:
+    return {"id": r.id, "source": r.source, "trigger": r.trigger, "status": r.status,
+            "started_at": r.started_at.isoformat(), "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+            "pages_fetched": r.pages_fetched, "articles_new": r.articles_new, "articles_updated": r.articles_updated,
+            "articles_unchanged": r.articles_unchanged, "articles_skipped": r.articles_skipped, "errors": r.errors,
+            "error_messages": r.error_messages, "pid": r.pid, "log_file": r.stats.get("newsarchive/log_file")}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+@cli.command("schedule")
+@click.argument("keys", nargs=-1)
+@db_option
+@sources_option
+@click.option("--list", "list_", is_flag=True, help="Print each source's next run and last outcome, then exit.")
+@click.option("--log-dir", type=click.Path(file_okay=False), default=None,
+              help="Per-run log files and scheduler.log (default: $NEWSARCHIVE_LOG_DIR, else ./logs).")
+@click.option("--max-parallel", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Crawls running at once.")
+@click.option("--misfire-grace", type=click.IntRange(1), default=900, show_default=True, metavar="SECONDS",
+              help="How late a slot may still start.")
+@click.option("--stop-grace", type=click.FloatRange(1), default=None, metavar="SECONDS",
+              help="Time a crawl gets to stop gracefully on SIGTERM before it is killed (default 60).")
+@click.option("--no-catch-up", is_flag=True, help="On start, do not crawl the sources whose slot was missed.")
+@friendly_errors
+def schedule_cmd(keys: tuple[str, ...], db: str | None, sources_file: str | None, list_: bool, log_dir: str | None,
+                 max_parallel: int, misfire_grace: int, stop_grace: float | None, no_catch_up: bool) -> None:
+    """Run the recurring crawls in the foreground (all sources, or KEYS), each on its cron
+    `schedule` (UTC), each in its own process. Stop with Ctrl-C or SIGTERM.
+
+    \b
+    Examples:
+      newsarchive schedule --list
+      newsarchive schedule --db postgresql://localhost/news --log-dir /var/log/newsarchive
+    """
+    import os
+    from pathlib import Path
+
+    from scheduler.service import SchedulerConfig, last_runs, missed, next_run, run_scheduler
+
+    registry = load_registry(sources_file)
+    sources = registry.select(keys, not keys)
+    db_url = resolve_db_url(db)
+    grace = stop_grace if stop_grace is not None else float(os.environ.get("NEWSARCHIVE_STOP_GRACE", 60))
+    os.environ["NEWSARCHIVE_STOP_GRACE"] = str(grace)  # the crawl processes stop within it too
+    config = SchedulerConfig(
+        db_url=db_url, sources_file=sources_file or os.environ.get("NEWSARCHIVE_SOURCES"),
+        log_dir=Path(log_dir or os.environ.get("NEWSARCHIVE_LOG_DIR") or "logs"), max_parallel=max_parallel,
+        misfire_grace=misfire_grace, stop_grace=grace, catch_up=not no_catch_up)
+    if list_:
+        previous = last_runs(db_url)
+        due = set(missed(sources, previous)) if config.catch_up else set()
+        table = Table(title="schedule (UTC)", title_justify="left")
+        for column in ("source", "cron", "next run", "last run", "status", "new", "errors"):
+            table.add_column(column)
+        for s in sources:
+            last = previous.get(s.key)
+            upcoming = "on start (missed)" if s.key in due else f"{next_run(s):%Y-%m-%d %H:%M}"
+            table.add_row(s.key, s.schedule, upcoming,
+                          f"{last.started_at:%Y-%m-%d %H:%M}" if last else "never", last.status if last else "",
+                          str(last.articles_new) if last else "", str(last.errors) if last else "")
+        console.print(table)
+        return
+    _configure_logging(True)
+
+    def ready(scheduler, due) -> None:
+        for job in scheduler.get_jobs():
+            when = "now (catch-up)" if job.id.split(":", 1)[1] in due else "per schedule"
+            err_console.print(f"{job.id}: {job.trigger} [{when}]", markup=False, highlight=False)
+        err_console.print(f"scheduler running ({len(sources)} sources, logs in {config.log_dir}); "
+                          "Ctrl-C or SIGTERM stops it", markup=False, highlight=False)
+
+    run_scheduler(sources, config, on_ready=ready)
 
 
 # -- demo --------------------------------------------------------------------------
@@ -253,27 +401,49 @@ def demo_cmd(db: str | None, port: int, verbose: bool) -> None:
 
 # -- search ------------------------------------------------------------------------
 
+def filter_options(f: Callable) -> Callable:
+    """--source/--lang/--since/--until, shared by search and export (see newsarchive.filters)."""
+    for option in reversed((
+        click.option("--source", "sources", multiple=True, metavar="KEY", help="Only this source (repeatable)."),
+        click.option("--lang", metavar="CODE", help="Only articles in this language (fr, ru, en…)."),
+        click.option("--since", metavar="DATE", help="Published on or after DATE (2024-05-01 or an ISO datetime)."),
+        click.option("--until", metavar="DATE", help="Published before the end of DATE (a datetime: before it)."),
+    )):
+        f = option(f)
+    return f
+
+
+def open_for_reading(db: str | None):  # type: ignore[no-untyped-def]
+    """The archive as it is: never created or migrated by a command that only reads."""
+    return open_archive(resolve_db_url(db), migrate=False, create=False)
+
+
 @cli.command("search")
 @click.argument("query")
-@click.option("--source", "sources", multiple=True, metavar="KEY", help="Only this source (repeatable).")
-@click.option("--lang", metavar="CODE", help="Only articles in this language (fr, ru, en…).")
+@filter_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip the first N hits (paging).")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True)
 @friendly_errors
-def search_cmd(query: str, sources: tuple[str, ...], lang: str | None, limit: int, db: str | None, fmt: str) -> None:
-    """Full-text search: words, "quoted phrases", OR, -exclusion.
+def search_cmd(query: str, sources: tuple[str, ...], lang: str | None, since: str | None, until: str | None,
+               limit: int, offset: int, db: str | None, fmt: str) -> None:
+    """Full-text search: words, "quoted phrases", OR, -exclusion; ranked, best first.
 
-    Example: newsarchive search 'Irkoutsk investissements -tourisme'
+    \b
+    Examples:
+      newsarchive search 'Irkoutsk investissements -tourisme'
+      newsarchive search '"gaz naturel" OR нефть' --source rbth_fr --since 2024-01-01 --format jsonl
     """
-    from storage.records import SearchFilters
+    from newsarchive.filters import build_filters
 
-    with open_archive(resolve_db_url(db)) as archive, archive.repository(readonly=True) as repo:
-        hits = repo.search(query, SearchFilters(sources=sources, language=lang), limit=limit)
+    with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
+        filters = build_filters(repo, sources, lang, since, until)
+        hits = repo.search(query, filters, limit=limit, offset=offset)
     if fmt in ("json", "jsonl"):
-        rows = [{"id": h.id, "source": h.source, "url": h.url, "title": h.title,
-                 "published_at": h.published_at.isoformat() if h.published_at else None,
-                 "language": h.language, "snippet": h.snippet, "rank": h.rank} for h in hits]
+        from storage.export import hit_record
+
+        rows = [hit_record(h) for h in hits]
         if fmt == "json":
             click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         else:
@@ -295,6 +465,126 @@ def print_hits(hits) -> None:
         from rich.markup import escape
 
         console.print("  " + escape(snippet).replace("\x00", "[yellow]").replace("\x01", "[/yellow]"), highlight=False)
+
+
+# -- show, export, serve (researchers) ------------------------------------------------
+
+@cli.command("show")
+@click.argument("article")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@friendly_errors
+def show_cmd(article: str, db: str | None, fmt: str) -> None:
+    """Show one article (by id or URL): all its metadata and its clean text.
+
+    \b
+    Examples:
+      newsarchive show 42
+      newsarchive show https://fr.rbth.com/economie/82005-russie-ville-irkoutsk --format json
+    """
+    from storage.export import article_json, article_record
+
+    key: int | str = int(article) if article.strip().isdigit() else article.strip()
+    with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
+        found = repo.get_article(key)
+    if fmt == "json":
+        click.echo(article_json(found, indent=2))
+        return
+    record = article_record(found)
+    click.echo(found.title)
+    click.echo("=" * min(len(found.title), 80))
+    for field, value in record.items():
+        if field in ("title", "text"):
+            continue
+        if isinstance(value, list):
+            value = "; ".join(value)
+        click.echo(f"{field + ':':<15}{'' if value is None else value}")
+    click.echo("")
+    click.echo(found.text)
+
+
+@cli.command("export")
+@click.argument("query", required=False)
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to FILE (replaced only once the export is complete); default: stdout.")
+@db_option
+@friendly_errors
+def export_cmd(query: str | None, sources: tuple[str, ...], lang: str | None, since: str | None,
+               until: str | None, fmt: str, output: str | None, db: str | None) -> None:
+    """Export articles (all, or those matching QUERY and the filters), by id, streamed.
+
+    Fields, in order: id, source, url, title, authors, published_at, modified_at, language,
+    description, tags, text, content_hash, first_seen_at, last_seen_at, version.
+    CSV is UTF-8 with a BOM (Excel-friendly), lists as JSON arrays; Parquet has typed columns.
+
+    \b
+    Examples:
+      newsarchive export --format csv -o irkoutsk.csv Irkoutsk --since 2024-01-01
+      newsarchive export --format parquet -o archive.parquet
+      newsarchive export --source rbth_fr | jq .title
+    """
+    from newsarchive.filters import build_filters
+    from storage.export import BINARY_FORMATS, export_articles
+
+    if output is None and fmt in BINARY_FORMATS and sys.stdout.isatty():
+        raise click.ClickException(f"{fmt} is binary: give --output FILE or redirect stdout to a file")
+    with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
+        filters = build_filters(repo, sources, lang, since, until)
+        if output is None:
+            try:
+                export_articles(repo, fmt, sys.stdout.buffer, query, filters)
+                sys.stdout.buffer.flush()
+            except BrokenPipeError:  # `newsarchive export | head`: the reader has had enough
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
+        else:
+            count = _export_to_file(output, lambda out: export_articles(repo, fmt, out, query, filters))
+    if output is not None:
+        err_console.print(f"exported {count} articles to {output}", highlight=False, markup=False)
+
+
+def _export_to_file(path: str, write: Callable[[Any], int]) -> int:
+    """Write to PATH.part, then rename: a failed export never leaves a truncated file behind."""
+    import os
+
+    partial = f"{path}.part"
+    try:
+        with open(partial, "wb") as out:
+            count = write(out)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return count
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@db_option
+@friendly_errors
+def serve_cmd(host: str, port: int, db: str | None) -> None:
+    """Serve a read-only web interface to the archive: search, articles, a JSON API (/docs).
+
+    Example: newsarchive serve --db sqlite:///news.db --port 8000   (then open http://127.0.0.1:8000/)
+    """
+    from newsarchive.web import serve
+
+    archive = open_for_reading(db)
+    try:
+        serve(archive, host=host, port=port, on_ready=lambda: click.echo(
+            f"serving {archive.where} read-only at http://{host}:{port}/ (API docs: /docs); Ctrl-C stops"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    finally:
+        archive.dispose()
 
 
 def main() -> None:

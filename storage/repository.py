@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,11 +15,23 @@ from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY, TSVECTOR
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFound
-from storage.models import Article, ArticleVersion, Base, CrawlRun, Snapshot, SnapshotFetch, Source, UTCDateTime
+from storage.links import LinksMixin
+from storage.models import (
+    Article,
+    ArticleVersion,
+    Base,
+    CrawlLock,
+    CrawlRun,
+    Snapshot,
+    SnapshotFetch,
+    Source,
+    UTCDateTime,
+)
 from storage.query import STEMMERS, Query, Term, language_group, parse_query, to_fts5
 from storage.records import (
     ArticleIn,
     ArticleOut,
+    LockInfo,
     RunOut,
     SearchFilters,
     SearchHit,
@@ -36,11 +49,13 @@ VERSIONS = Base.metadata.tables[ArticleVersion.__tablename__]
 SNAPSHOTS = Base.metadata.tables[Snapshot.__tablename__]
 FETCHES = Base.metadata.tables[SnapshotFetch.__tablename__]
 SOURCES = Base.metadata.tables[Source.__tablename__]
+LOCKS = Base.metadata.tables[CrawlLock.__tablename__]
 CHUNK = 500  # rows per IN (...) list / executemany batch
 MAX_ERROR_MESSAGES = 20
 NO_FILTERS = SearchFilters()
 TRIGGERS = ("schedule", "manual")
 STATUSES = ("running", "finished", "failed", "interrupted")
+RUN_COUNTS = ("pages_fetched", "articles_new", "articles_updated", "articles_unchanged", "articles_skipped")
 SNIPPET_TOKENS = 32
 # Column weights: a title match outranks a description match outranks a text match.
 SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
@@ -68,8 +83,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-class Repository:
-    """Reads and writes the archive through ``session``; the caller owns the transaction."""
+class Repository(LinksMixin):
+    """Reads and writes the archive through ``session``; the caller owns the transaction.
+
+    Aliases, story clusters and re-extraction live in storage/links.py (LinksMixin)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -127,20 +144,144 @@ class Repository:
         self.session.flush()
 
     def get_run(self, run_id: int) -> RunOut:
-        return _run_out(self._run(run_id))
+        return self._effective(self._run(run_id))
 
     def list_runs(self, source_key: str | None = None, limit: int = 20) -> list[RunOut]:
         """Newest first."""
         stmt = sa.select(CrawlRun).order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc()).limit(limit)
         if source_key is not None:
             stmt = stmt.where(CrawlRun.source_key == source_key)
-        return [_run_out(run) for run in self.session.scalars(stmt)]
+        return [self._effective(run) for run in self.session.scalars(stmt)]
 
     def _run(self, run_id: int) -> CrawlRun:
         run = self.session.get(CrawlRun, run_id)
         if run is None:
             raise NotFound(f"no crawl run {run_id}")
         return run
+
+    def running_runs(self, source_key: str | None = None, pid: int | None = None) -> list[RunOut]:
+        """Runs still marked ``running`` (some may belong to dead processes: see ``reap_runs``)."""
+        stmt = sa.select(CrawlRun).where(CrawlRun.status == "running").order_by(CrawlRun.id)
+        if source_key is not None:
+            stmt = stmt.where(CrawlRun.source_key == source_key)
+        if pid is not None:
+            stmt = stmt.where(CrawlRun.pid == pid)
+        return [_run_out(run) for run in self.session.scalars(stmt)]
+
+    def end_run(self, run_id: int, status: str, reason: str, *, counts: dict[str, int] | None = None,
+                error_messages: Iterable[str] = ()) -> bool:
+        """Close a run from outside its normal end (killed, stopped by force); the reason comes
+        first in its error messages. True if the run was still running."""
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"status must be one of {STATUSES[1:]}, not {status!r}")
+        run = self._run(run_id)
+        if run.status != "running":
+            return False
+        run.status = status
+        run.finished_at = now_utc()
+        for name, value in (counts or {}).items():
+            if name in RUN_COUNTS:
+                setattr(run, name, int(value))
+        run.errors = max(run.errors or 0, (counts or {}).get("errors", 0)) + 1
+        messages = [reason, *error_messages, *(run.error_messages or [])]
+        run.error_messages = [m[:500] for m in messages][:MAX_ERROR_MESSAGES]
+        self.session.flush()
+        return True
+
+    def reap_runs(self, source_key: str | None = None, now: datetime | None = None) -> list[int]:
+        """Mark ``interrupted`` the running runs that no live crawl lock holds (their process died)."""
+        now = now or now_utc()
+        reaped = []
+        for run in self.session.scalars(
+            sa.select(CrawlRun).where(CrawlRun.status == "running")
+            .where(sa.true() if source_key is None else CrawlRun.source_key == source_key)
+        ):
+            if not _run_is_live(run, self._lock_row(run.source_key), now):
+                run.status = "interrupted"
+                run.finished_at = now
+                run.error_messages = ["the crawling process ended without closing its run (killed?)",
+                                      *(run.error_messages or [])][:MAX_ERROR_MESSAGES]
+                reaped.append(run.id)
+        self.session.flush()
+        return reaped
+
+    def last_runs(self) -> dict[str, RunOut]:
+        """The latest run of each source, by source key."""
+        latest = (sa.select(CrawlRun.source_key, sa.func.max(CrawlRun.id).label("id"))
+                  .group_by(CrawlRun.source_key).subquery())
+        stmt = sa.select(CrawlRun).join(latest, CrawlRun.id == latest.c.id)
+        runs = [self._effective(run) for run in self.session.scalars(stmt)]
+        return {run.source: run for run in runs}
+
+    def _effective(self, run: CrawlRun) -> RunOut:
+        """The run as a reader should see it: ``running`` only while a live lock holds it."""
+        out = _run_out(run)
+        if run.status == "running" and not _run_is_live(run, self._lock_row(run.source_key), now_utc()):
+            out = replace(out, status="interrupted")
+        return out
+
+    # --- crawl locks (one crawl per source at a time, across processes and hosts) -------
+
+    def acquire_lock(
+        self,
+        source_key: str,
+        owner: str,
+        *,
+        ttl: float,
+        pid: int | None = None,
+        host: str | None = None,
+        is_dead: Callable[[LockInfo], bool] | None = None,
+    ) -> tuple[bool, LockInfo]:
+        """Take the crawl lock of ``source_key`` for ``owner`` for ``ttl`` seconds.
+
+        Free, expired, or held by a holder ``is_dead`` says is gone: taken (compare-and-swap,
+        so two takers never both win). Returns (acquired, the lock as it now stands).
+        """
+        now = now_utc()
+        values = dict(source_key=source_key, owner=owner, pid=pid, host=host, run_id=None, acquired_at=now,
+                      heartbeat_at=now, expires_at=now + timedelta(seconds=ttl))
+        inserted = self.session.execute(
+            self._insert(LOCKS).values(**values).on_conflict_do_nothing(index_elements=["source_key"]))
+        if inserted.rowcount == 1:
+            return True, _lock_info(values)
+        row = self._lock_row(source_key)
+        if row is None:  # released between our insert and our read: try once more
+            return self.acquire_lock(source_key, owner, ttl=ttl, pid=pid, host=host, is_dead=is_dead)
+        holder = _lock_info(row._asdict())
+        if holder.owner != owner and holder.expires_at > now and not (is_dead and is_dead(holder)):
+            return False, holder
+        taken = self.session.execute(
+            sa.update(LOCKS).where(LOCKS.c.source_key == source_key, LOCKS.c.owner == holder.owner,
+                                   LOCKS.c.expires_at == row.expires_at).values(**values))
+        if taken.rowcount == 1:
+            if holder.owner != owner:
+                logger.warning("crawl lock of %s taken over from %s (expired or dead)", source_key,
+                               holder.describe())
+            return True, _lock_info(values)
+        row = self._lock_row(source_key)
+        return False, _lock_info(row._asdict()) if row is not None else holder
+
+    def renew_lock(self, source_key: str, owner: str, *, ttl: float, run_id: int | None = None) -> bool:
+        """Extend ``owner``'s lease (and record its run); False if the lock is no longer ``owner``'s."""
+        now = now_utc()
+        values: dict[str, Any] = dict(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl))
+        if run_id is not None:
+            values["run_id"] = run_id
+        result = self.session.execute(
+            sa.update(LOCKS).where(LOCKS.c.source_key == source_key, LOCKS.c.owner == owner).values(**values))
+        return result.rowcount == 1
+
+    def release_lock(self, source_key: str, owner: str) -> bool:
+        result = self.session.execute(
+            sa.delete(LOCKS).where(LOCKS.c.source_key == source_key, LOCKS.c.owner == owner))
+        return result.rowcount == 1
+
+    def get_lock(self, source_key: str) -> LockInfo | None:
+        row = self._lock_row(source_key)
+        return _lock_info(row._asdict()) if row is not None else None
+
+    def _lock_row(self, source_key: str) -> sa.Row[Any] | None:
+        return self.session.execute(sa.select(LOCKS).where(LOCKS.c.source_key == source_key)).first()
 
     # --- articles ------------------------------------------------------------------------
 
@@ -165,6 +306,9 @@ class Repository:
         results: dict[str, StoreResult] = {}
         existing = self._existing(list(batch))
         fresh = [url for url in batch if url not in existing]
+        aliases: dict[str, int | str] = {}
+        if fresh:
+            fresh, aliases = self._split_aliases(batch, hashes, fresh)
         if fresh:
             inserted = self._insert_articles([batch[u] for u in fresh], hashes, seen)
             for url in fresh:
@@ -175,6 +319,9 @@ class Repository:
                 existing.update(self._existing(lost))
         self._update_existing(batch, hashes, existing, seen, results)
         self._insert_versions(batch, hashes, results, seen)
+        self._store_aliases(aliases, results, seen)
+        self.index_stories({r.article_id: batch[url].text for url, r in results.items()
+                            if r.outcome != "unchanged"})
         return [results[url] for url in batch]
 
     def _check_sources(self, keys: set[str]) -> None:
@@ -284,6 +431,8 @@ class Repository:
         a = ARTICLES.c
         where = a.url == id_or_url if isinstance(id_or_url, str) else a.id == id_or_url
         row = self.session.execute(sa.select(ARTICLES).where(where)).first()
+        if row is None and isinstance(id_or_url, str) and (target := self._alias_target(id_or_url)) is not None:
+            row = self.session.execute(sa.select(ARTICLES).where(a.id == target)).first()
         if row is None:
             raise NotFound(f"no article {id_or_url!r}")
         return _article_out(row)
@@ -292,16 +441,20 @@ class Repository:
         """Every stored text of the article, oldest first."""
         v = VERSIONS.c
         rows = self.session.execute(
-            sa.select(v.version, v.content_hash, v.title, v.text, v.seen_at)
+            sa.select(v.version, v.content_hash, v.title, v.text, v.seen_at, v.extractor_version)
             .where(v.article_id == article_id)
             .order_by(v.version)
         ).all()
         if not rows:
             self.get_article(article_id)  # raises NotFound for an unknown id
-        return [VersionOut(r.version, r.content_hash, r.title, r.text, r.seen_at) for r in rows]
+        return [VersionOut(r.version, r.content_hash, r.title, r.text, r.seen_at, r.extractor_version) for r in rows]
 
     def known_urls(self, source_key: str) -> set[str]:
         return set(self.session.scalars(sa.select(ARTICLES.c.url).where(ARTICLES.c.source_key == source_key)))
+
+    def source_keys(self) -> list[str]:
+        """Keys of the sources registered in the archive, sorted."""
+        return list(self.session.scalars(sa.select(SOURCES.c.key).order_by(SOURCES.c.key)))
 
     def count_articles(self, source_key: str | None = None) -> int:
         stmt = sa.select(sa.func.count()).select_from(ARTICLES)
@@ -309,9 +462,15 @@ class Repository:
             stmt = stmt.where(ARTICLES.c.source_key == source_key)
         return int(self.session.execute(stmt).scalar_one())
 
-    def iter_articles(self, filters: SearchFilters = NO_FILTERS, batch_size: int = 1000) -> Iterator[ArticleOut]:
-        """Stream articles (by id) matching ``filters``; server-side cursor on PostgreSQL."""
-        stmt = sa.select(ARTICLES).where(*_filter_clauses(filters)).order_by(ARTICLES.c.id)
+    def iter_articles(
+        self, filters: SearchFilters = NO_FILTERS, batch_size: int = 1000, query: str | None = None
+    ) -> Iterator[ArticleOut]:
+        """Stream articles (by id) matching ``filters`` (and ``query``, unranked); server-side cursor on PostgreSQL."""
+        clauses = _filter_clauses(filters)
+        if query is not None:
+            parsed = parse_query(query)
+            clauses.append(_sqlite_matches(parsed) if self.dialect == "sqlite" else _pg_matches(parsed))
+        stmt = sa.select(ARTICLES).where(*clauses).order_by(ARTICLES.c.id)
         result = self.session.execute(stmt.execution_options(yield_per=batch_size))
         for row in result:
             yield _article_out(row)
@@ -351,16 +510,23 @@ class Repository:
     # --- search --------------------------------------------------------------------------
 
     def search(
-        self, query: str, filters: SearchFilters = NO_FILTERS, limit: int = 20, offset: int = 0
+        self, query: str, filters: SearchFilters = NO_FILTERS, limit: int = 20, offset: int = 0,
+        *, marks: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
-        """Ranked full-text hits, best first; see storage.query for the query language."""
+        """Ranked full-text hits, best first; see storage.query for the query language.
+
+        ``marks`` wrap the matched terms in the snippets (pick characters the text cannot hold,
+        e.g. private-use ones, to find them again unambiguously).
+        """
         if limit < 1 or offset < 0:
             raise ValueError("limit must be >= 1 and offset >= 0")
+        if any(not m or '"' in m for m in marks):
+            raise ValueError("marks must be two non-empty strings without '\"'")
         parsed = parse_query(query)
         if self.dialect == "sqlite":
-            stmt = _sqlite_search(parsed, filters, limit, offset)
+            stmt = _sqlite_search(parsed, filters, limit, offset, marks)
         else:
-            stmt = _pg_search(parsed, filters, limit, offset)
+            stmt = _pg_search(parsed, filters, limit, offset, marks)
         return [
             SearchHit(r.id, r.source_key, r.url, r.title, r.published_at, r.language, r.snippet or "", float(r.rank))
             for r in self.session.execute(stmt)
@@ -389,14 +555,29 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _sqlite_search(parsed: Query, filters: SearchFilters, limit: int, offset: int) -> sa.Select[Any]:
+def _sqlite_matches(parsed: Query) -> sa.ColumnElement[bool]:
+    """articles.id matches the query, stemmed for each article's language group (as _sqlite_search)."""
+    a = ARTICLES.c
+    fts = sa.table("articles_fts", sa.column("rowid"))
+    match_on: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
+    code = sa.func.lower(sa.func.substr(sa.func.coalesce(a.language, ""), 1, 2))
+    return sa.or_(*(
+        sa.and_(code == group if group else code.not_in(list(STEMMERS)),
+                a.id.in_(sa.select(fts.c.rowid).where(match_on.op("MATCH")(to_fts5(parsed, group)))))
+        for group in [*STEMMERS, None]
+    ))
+
+
+def _sqlite_search(
+    parsed: Query, filters: SearchFilters, limit: int, offset: int, marks: tuple[str, str] = ("[", "]")
+) -> sa.Select[Any]:
     """One FTS5 query per article language group, each with the query stemmed for that
     language (as PostgreSQL does with its configurations), merged by rank."""
     a = ARTICLES.c
     fts = sa.table("articles_fts", sa.column("rowid"))
     fts_ref: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
     bm25 = sa.func.bm25(fts_ref, *SQLITE_BM25_WEIGHTS)  # lower is better
-    snippet = sa.func.snippet(fts_ref, -1, "[", "]", "…", SNIPPET_TOKENS)
+    snippet = sa.func.snippet(fts_ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
     code = sa.func.lower(sa.func.substr(sa.func.coalesce(a.language, ""), 1, 2))
     groups: list[str | None] = [*STEMMERS, None]
     if filters.language:
@@ -444,15 +625,23 @@ def _pg_tsquery(parsed: Query, cfg: str, *, with_exclusions: bool = True) -> sa.
     return result
 
 
-def _pg_search(parsed: Query, filters: SearchFilters, limit: int, offset: int) -> sa.Select[Any]:
+def _pg_matches(parsed: Query) -> sa.ColumnElement[bool]:
     """Each article is matched with the query compiled for its own language's configuration
     (so stemming and stop words agree on both sides), whatever the query's language."""
+    vector = sa.literal_column("articles.search_vector", TSVECTOR)
+    doc_cfg = sa.func.na_search_config(ARTICLES.c.language)
+    return sa.or_(*(sa.and_(doc_cfg == cfg, vector.op("@@")(_pg_tsquery(parsed, cfg))) for cfg in PG_CONFIGS))
+
+
+def _pg_search(
+    parsed: Query, filters: SearchFilters, limit: int, offset: int, marks: tuple[str, str] = ("[", "]")
+) -> sa.Select[Any]:
+    """Ranked hits: see _pg_matches."""
     a = ARTICLES.c
     vector = sa.literal_column("articles.search_vector", TSVECTOR)
     doc_cfg = sa.func.na_search_config(a.language)
-    queries = {cfg: _pg_tsquery(parsed, cfg) for cfg in PG_CONFIGS}
     positive = {cfg: _pg_tsquery(parsed, cfg, with_exclusions=False) for cfg in PG_CONFIGS}
-    matches = sa.or_(*(sa.and_(doc_cfg == cfg, vector.op("@@")(q)) for cfg, q in queries.items()))
+    matches = _pg_matches(parsed)
     rank = sa.case(*((doc_cfg == cfg, sa.func.ts_rank(vector, q, 1)) for cfg, q in positive.items()), else_=0.0)
     page = (
         sa.select(a.id, rank.label("rank"))
@@ -473,7 +662,8 @@ def _pg_search(parsed: Query, filters: SearchFilters, limit: int, offset: int) -
             else_=a.title,
         )
         config = sa.literal_column(f"'{cfg}'::regconfig", REGCONFIG)
-        return sa.func.ts_headline(config, source, q, PG_HEADLINE_OPTIONS)
+        options = PG_HEADLINE_OPTIONS.replace("StartSel=[, StopSel=]", f'StartSel="{marks[0]}", StopSel="{marks[1]}"')
+        return sa.func.ts_headline(config, source, q, options)
 
     snippet = sa.case(*((doc_cfg == cfg, headline(cfg, q)) for cfg, q in positive.items()), else_="")
     return (
@@ -502,3 +692,25 @@ def _run_out(run: CrawlRun) -> RunOut:
         articles_skipped=run.articles_skipped, errors=run.errors, error_messages=list(run.error_messages or []),
         stats=dict(run.stats or {}), pid=run.pid,
     )
+
+
+def _lock_info(row: dict[str, Any]) -> LockInfo:
+    def aware(value: datetime) -> datetime:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+    return LockInfo(source=row["source_key"], owner=row["owner"], run_id=row["run_id"], pid=row["pid"],
+                    host=row["host"], acquired_at=aware(row["acquired_at"]), heartbeat_at=aware(row["heartbeat_at"]),
+                    expires_at=aware(row["expires_at"]))
+
+
+def _run_is_live(run: CrawlRun, lock: sa.Row[Any] | None, now: datetime) -> bool:
+    """A running run is live while its source's lock is unexpired and is this run's (or is
+    still being attached to a run that started after the lock was taken)."""
+    if lock is None:
+        return False
+    info = _lock_info(lock._asdict())
+    if info.expires_at <= now:
+        return False
+    if info.run_id is not None:
+        return info.run_id == run.id
+    return run.started_at >= info.acquired_at - timedelta(seconds=1)
