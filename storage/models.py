@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -108,7 +110,7 @@ class CrawlRun(Base):
 
 class Article(Base):
     __tablename__ = "articles"
-    __table_args__ = (Index(None, "source_key", "published_at"),)
+    __table_args__ = (Index(None, "source_key", "published_at"), Index(None, "source_key", "content_hash"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_key: Mapped[str] = mapped_column(String(64), ForeignKey("sources.key"))
@@ -198,3 +200,39 @@ class PageValidator(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime]
+
+
+class ArticleAlias(Base):
+    """Another URL of one source serving exactly an archived article's text: an alias of it,
+    not a second article."""
+
+    __tablename__ = "article_aliases"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class StoryBand(Base):
+    """One MinHash LSH band of an article's text: articles sharing a band_key are candidate
+    near-duplicates (see storage/stories.py)."""
+
+    __tablename__ = "story_bands"
+
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True,
+                                            index=True)
+
+
+class StoryMember(Base):
+    """An article that belongs to a story cluster (two or more near-identical texts).
+    ``cluster_id`` is the id of the cluster's first archived article; ``similarity`` is the
+    score against ``matched_id``, the article it was linked to (NULL for the first one)."""
+
+    __tablename__ = "story_members"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(Integer, index=True)
+    similarity: Mapped[float | None] = mapped_column(Float)
+    matched_id: Mapped[int | None]

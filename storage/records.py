@@ -113,6 +113,7 @@ class VersionOut:
     title: str
     text: str
     seen_at: datetime
+    extractor_version: str | None = None
 
 
 @dataclass
@@ -132,3 +133,24 @@ class RunOut:
     error_messages: list[str]
     stats: dict
     pid: int | None = None  # of the crawling process, to detect interrupted runs
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds (or held) the crawl lock of a source."""
+
+    source: str
+    owner: str
+    run_id: int | None
+    pid: int | None
+    host: str | None
+    acquired_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid else self.owner
+        if self.host:
+            who += f" on {self.host}"
+        run = f", run {self.run_id}" if self.run_id else ""
+        return f"{who}{run}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
