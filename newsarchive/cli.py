@@ -127,9 +127,12 @@ def sources_cmd(sources_file: str | None, fmt: str) -> None:
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Also write the full log (INFO) to this file.")
 @click.option("--trigger", type=click.Choice(["manual", "schedule"]), default="manual", hidden=True)
+@click.option("--full", is_flag=True,
+              help="Fetch every page again: archived articles too, and no conditional requests.")
 @friendly_errors
 def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: str | None,
-              verbose: bool, overrides: tuple[str, ...], wait: float, log_file: str | None, trigger: str) -> None:
+              verbose: bool, overrides: tuple[str, ...], wait: float, log_file: str | None, trigger: str,
+              full: bool) -> None:
     """Crawl sources now and archive their articles.
 
     A source already being crawled (by the scheduler or another `crawl`) is skipped, or
@@ -141,12 +144,15 @@ def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: s
       newsarchive crawl rbth_fr
       newsarchive crawl rbth_fr ccifr_fr --db sqlite:///news.db
       newsarchive crawl --all --wait 600
+      newsarchive crawl rbth_fr --full   # refetch archived articles too
     """
     if not keys and not all_:
         raise click.UsageError("name at least one source key, or --all (see: newsarchive sources)")
     registry = load_registry(sources_file)
     sources = registry.select(keys, all_)
     settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
+    if full:
+        settings["NEWSARCHIVE_FULL"] = True
     if log_file:
         settings["NEWSARCHIVE_LOG_FILE"] = str(log_file)
     results = _crawl(sources, resolve_db_url(db), verbose, settings, trigger=trigger, log_file=log_file)
@@ -585,6 +591,114 @@ def serve_cmd(host: str, port: int, db: str | None) -> None:
         raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     finally:
         archive.dispose()
+
+
+# -- reextract, import-warc (the archive as an archive) --------------------------------
+
+class _Bar:
+    """A rich progress bar on stderr (only on a terminal): ``total(n)``, ``advance(n)``."""
+
+    def __init__(self, progress: Any, task: Any) -> None:
+        self.progress, self.task = progress, task
+
+    def total(self, n: int) -> None:
+        self.progress.update(self.task, total=n)
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.update(self.task, advance=n)
+
+
+@contextmanager
+def _bar(description: str) -> Iterator[_Bar | None]:
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True) as progress:
+        yield _Bar(progress, progress.add_task(description, total=None))
+
+
+@cli.command("reextract")
+@click.option("--source", "source_keys", multiple=True, metavar="KEY", help="Only this source (repeatable).")
+@click.option("--since", metavar="DATE", help="Only articles published on or after DATE (YYYY-MM-DD).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Extraction processes (default: one per core, at most 4; 0 = in this process).")
+@db_option
+@sources_option
+@friendly_errors
+def reextract_cmd(source_keys: tuple[str, ...], since: str | None, workers: int | None, db: str | None,
+                  sources_file: str | None) -> None:
+    """Re-run the current extraction on the stored snapshots, without the network.
+
+    Articles whose text changes get a new version (recording the extractor version);
+    a missing snapshot or a page that no longer extracts is reported and kept as it is.
+    Apply a changed drop_lines rule to the whole archive in one command:
+
+    \b
+    Examples:
+      newsarchive reextract --sources my-sources.toml --source rbth_fr
+      newsarchive reextract --since 2024-01-01
+    """
+    from newsarchive.filters import parse_date
+    from newsarchive.reextract import reextract
+
+    registry = load_registry(sources_file)
+    for key in source_keys:
+        registry.get(key)  # an unknown key is a one-line error before anything runs
+    start = parse_date(since, what="since") if since else None
+    with open_archive(resolve_db_url(db)) as archive, _bar("re-extracting") as bar:
+        report = reextract(archive, registry, sources=source_keys, since=start, workers=workers,
+                           on_total=bar.total if bar else None, on_progress=bar.advance if bar else None)
+    table = Table(title="re-extraction", title_justify="left")
+    for column in ("examined", "changed", "unchanged", "failed"):
+        table.add_column(column, justify="right")
+    table.add_row(str(report.examined), str(report.changed), str(report.unchanged), str(report.failed))
+    console.print(table)
+    for message in report.failures:
+        click.echo(message, err=True)  # one line each, never wrapped
+    if report.failed > len(report.failures):
+        err_console.print(f"… and {report.failed - len(report.failures)} more", highlight=False)
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command("import-warc")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--source", "source_key", metavar="KEY",
+              help="Archive every page under this source (default: the source named in the WARC's metadata, "
+                   "else the registry source whose domains match the URL).")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Extraction processes (default: one per core, at most 4; 0 = in this process).")
+@db_option
+@sources_option
+@friendly_errors
+def import_warc_cmd(files: tuple[str, ...], source_key: str | None, workers: int | None, db: str | None,
+                    sources_file: str | None) -> None:
+    """Archive the pages of WARC files (.warc or .warc.gz) through the crawl's extraction and storage.
+
+    \b
+    Examples:
+      newsarchive import-warc export.warc.gz
+      newsarchive import-warc crawl-*.warc.gz --source rbth_fr --sources my-sources.toml
+    """
+    from newsarchive.warc import import_warc
+
+    registry = load_registry(sources_file)
+    if source_key:
+        registry.get(source_key)
+    with open_archive(resolve_db_url(db)) as archive, _bar("importing") as bar:
+        report = import_warc(archive, files, registry, source_key=source_key, workers=workers,
+                             on_page=bar.advance if bar else None)
+    table = Table(title=f"WARC import ({report.files} files, {report.records} records)", title_justify="left")
+    for column in ("pages", "new", "updated", "unchanged", "skipped", "failed"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(getattr(report, c)) for c in ("pages", "new", "updated", "unchanged", "skipped", "failed")))
+    console.print(table)
+    for message in report.messages:
+        click.echo(message, err=True)  # one line each, never wrapped
+    if report.failed:
+        sys.exit(1)
 
 
 def main() -> None:
