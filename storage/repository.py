@@ -60,7 +60,7 @@ SNIPPET_TOKENS = 32
 # Column weights: a title match outranks a description match outranks a text match.
 SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
 PG_CONFIGS = ("na_french", "na_russian", "na_english", "na_simple")  # see the migration
-PG_HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""
+PG_HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""  # + StartSel/StopSel
 
 
 def now_utc() -> datetime:
@@ -662,7 +662,7 @@ def _pg_search(
             else_=a.title,
         )
         config = sa.literal_column(f"'{cfg}'::regconfig", REGCONFIG)
-        options = PG_HEADLINE_OPTIONS.replace("StartSel=[, StopSel=]", f'StartSel="{marks[0]}", StopSel="{marks[1]}"')
+        options = f'StartSel="{marks[0]}", StopSel="{marks[1]}", {PG_HEADLINE_OPTIONS}'
         return sa.func.ts_headline(config, source, q, options)
 
     snippet = sa.case(*((doc_cfg == cfg, headline(cfg, q)) for cfg, q in positive.items()), else_="")
