@@ -39,23 +39,29 @@ def default_workers() -> int:
 
 
 class Extractor:
-    """``with Extractor(workers) as ex: results = ex.map(jobs)``: results in the jobs' order."""
+    """``with Extractor(workers) as ex: results = ex.map(jobs)``: results in the jobs' order.
 
-    def __init__(self, workers: int | None = None) -> None:
+    The worker processes start with the first batch of at least ``min_jobs`` pages: starting
+    them costs more than extracting a handful of pages in this process.
+    """
+
+    def __init__(self, workers: int | None = None, min_jobs: int = 16) -> None:
         self.workers = default_workers() if workers is None else workers
+        self.min_jobs = min_jobs
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Extractor:
-        if self.workers > 1:
-            # spawn, like the crawl: no forked copies of open database connections
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     def map(self, jobs: Sequence[Job]) -> Iterator[Article | Rejection | str]:
+        if self.pool is None and self.workers > 1 and len(jobs) >= self.min_jobs:
+            # spawn, like the crawl: no forked copies of open database connections
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         if self.pool is None or len(jobs) < 2:
             yield from (_run(job) for job in jobs)
             return

@@ -1,4 +1,4 @@
-"""Near-duplicate detection for story clusters: word shingles, MinHash (datasketch), LSH band
+"""Near-duplicate detection for story clusters: word shingles, MinHash, LSH band
 keys for candidate lookup in SQL, and the exact similarity that confirms a candidate.
 
 No SQL here: storage/links.py stores the band keys and the clusters.
@@ -6,7 +6,7 @@ No SQL here: storage/links.py stores the band keys and the clusters.
 How two texts are compared
 - A text becomes the set of its overlapping 4-word shingles, after case and accents are
   folded and punctuation dropped (so typography, whitespace and case never matter).
-- Candidates: a 120-permutation MinHash split into 40 bands of 3 rows; two texts sharing
+- Candidates: a 120-permutation MinHash (numpy) split into 40 bands of 3 rows; two texts sharing
   any band are candidates. A pair with Jaccard 0.5 shares a band with probability 0.995,
   one with Jaccard 0.3 with 0.67, unrelated texts (Jaccard < 0.05) with < 0.5 %.
 - Confirmation: the exact overlap coefficient |A ∩ B| / min(|A|, |B|) of the shingle sets.
@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ SHINGLE_WORDS = 4
 NUM_PERM = 120
 BAND_ROWS = 3
 BANDS = NUM_PERM // BAND_ROWS
-SEED = 20261127  # fixed forever: stored band keys depend on it (and on SCHEME)
-SCHEME = "affine32"  # datasketch's permutation scheme, named so a new default cannot change it
+SEED = 20261127  # fixed forever: stored band keys depend on it
+PRIME = 4294967311  # the smallest prime above 2**32
 MIN_SHINGLES = 20  # texts shorter than this (in shingles) are not clustered: too little evidence
 LINK_THRESHOLD = 0.6  # overlap coefficient from which two texts are one story
 
@@ -65,21 +66,41 @@ def clusterable(sh: frozenset[str]) -> bool:
     return len(sh) >= MIN_SHINGLES
 
 
-@lru_cache(maxsize=1)
-def _template():  # type: ignore[no-untyped-def]
-    from datasketch import MinHash
+def _h32(data: bytes, person: bytes = b"") -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=4, person=person).digest(), "little")
 
-    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+
+@lru_cache(maxsize=1)
+def _permutations():  # type: ignore[no-untyped-def]
+    """NUM_PERM affine hash functions h -> (a*h + b) mod PRIME, derived from SEED (no RNG state
+    that a numpy upgrade could change)."""
+    import numpy as np
+
+    seed = SEED.to_bytes(8, "little")
+    a = np.array([_h32(seed + i.to_bytes(4, "little"), b"perm-a") | 1 for i in range(NUM_PERM)], dtype=np.uint64)
+    b = np.array([_h32(seed + i.to_bytes(4, "little"), b"perm-b") for i in range(NUM_PERM)], dtype=np.uint64)
+    return a[:, None], b[:, None]
+
+
+def signature(sh: Iterable[str]) -> Any:
+    """The MinHash signature (NUM_PERM uint64 values) of a shingle set.
+
+    Hand-written (numpy) rather than datasketch.MinHash: importing datasketch imports scipy
+    (≈1 s and 35 MB in every crawl process) for the ten lines used here.
+    """
+    import numpy as np
+
+    a, b = _permutations()
+    hashes = np.fromiter((_h32(s.encode("utf-8")) for s in sh), dtype=np.uint64)
+    if hashes.size == 0:
+        return np.full(NUM_PERM, PRIME, dtype=np.uint64)
+    # a, h < 2**32 and b < 2**32: a*h + b < 2**64, no overflow in uint64
+    return ((a * hashes[None, :] + b) % np.uint64(PRIME)).min(axis=1)
 
 
 def band_keys(sh: Iterable[str]) -> list[int]:
     """The LSH band keys (signed 64-bit, for a BIGINT column) of a shingle set."""
-    from datasketch import MinHash
-
-    template = _template()
-    mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=template.permutations, scheme=SCHEME)
-    mh.update_batch([s.encode("utf-8") for s in sh])
-    values = mh.hashvalues
+    values = signature(sh)
     keys = []
     for band in range(BANDS):
         chunk = values[band * BAND_ROWS : (band + 1) * BAND_ROWS]

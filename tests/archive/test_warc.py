@@ -154,3 +154,15 @@ def test_corrupt_warc_files_are_reported_in_one_line_and_the_rest_is_imported(tm
     assert lines[2].startswith(f"{bad_gzip}: not a readable WARC file: "), lines
     with open_archive(db) as archive, archive.repository(readonly=True) as repo:
         assert repo.count_articles() == 5  # the good file, and whatever the truncated one held before the cut
+
+
+def test_extraction_pool_gives_what_extraction_in_process_gives() -> None:
+    from newsarchive.extractjobs import Extractor, Job
+
+    source = default_sources()["rbth_fr"]
+    jobs = [Job(body, url, source) for url, body in _pages()] + [Job(b"", "https://fr.rbth.com/vide", source)]
+    with Extractor(0) as inline, Extractor(2, min_jobs=1) as pool:
+        here, there = list(inline.map(jobs)), list(pool.map(jobs))
+        assert pool.pool is not None
+    assert [getattr(r, "text", str(r)) for r in here] == [getattr(r, "text", str(r)) for r in there]
+    assert str(there[-1]) == "not_html: empty body"
