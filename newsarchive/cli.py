@@ -429,11 +429,13 @@ def open_for_reading(db: str | None):  # type: ignore[no-untyped-def]
 @filter_options
 @click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Skip the first N hits (paging).")
+@click.option("--collapse", is_flag=True,
+              help="One hit per story: leave out reprints of a better-ranked hit (near-identical texts).")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True)
 @friendly_errors
 def search_cmd(query: str, sources: tuple[str, ...], lang: str | None, since: str | None, until: str | None,
-               limit: int, offset: int, db: str | None, fmt: str) -> None:
+               limit: int, offset: int, collapse: bool, db: str | None, fmt: str) -> None:
     """Full-text search: words, "quoted phrases", OR, -exclusion; ranked, best first.
 
     \b
@@ -445,7 +447,11 @@ def search_cmd(query: str, sources: tuple[str, ...], lang: str | None, since: st
 
     with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
         filters = build_filters(repo, sources, lang, since, until)
-        hits = repo.search(query, filters, limit=limit, offset=offset)
+        if collapse:  # collapse a deeper ranking, then page through what is left
+            found = repo.search(query, filters, limit=min((offset + limit) * COLLAPSE_DEPTH, 5000))
+            hits = repo.collapse(found)[offset : offset + limit]
+        else:
+            hits = repo.search(query, filters, limit=limit, offset=offset)
     if fmt in ("json", "jsonl"):
         from storage.export import hit_record
 
@@ -457,6 +463,9 @@ def search_cmd(query: str, sources: tuple[str, ...], lang: str | None, since: st
                 click.echo(json.dumps(row, ensure_ascii=False))
         return
     print_hits(hits)
+
+
+COLLAPSE_DEPTH = 4  # search --collapse ranks this many times the hits it shows, then keeps one per story
 
 
 def print_hits(hits) -> None:
@@ -477,22 +486,58 @@ def print_hits(hits) -> None:
 
 @cli.command("show")
 @click.argument("article")
+@click.argument("pair", nargs=-1, type=int, metavar="[A B]")
+@click.option("--versions", "list_versions", is_flag=True, help="List the article's versions (every distinct text).")
+@click.option("--diff", "diff", is_flag=True,
+              help="Word diff between versions A and B (default: the two latest): [-removed-]{+added+}.")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @friendly_errors
-def show_cmd(article: str, db: str | None, fmt: str) -> None:
-    """Show one article (by id or URL): all its metadata and its clean text.
+def show_cmd(article: str, pair: tuple[int, ...], list_versions: bool, diff: bool, db: str | None, fmt: str) -> None:
+    """Show one article (by id or URL): all its metadata, its clean text and the other
+    articles of its story (near-identical texts, e.g. reprints on other sources).
 
     \b
     Examples:
       newsarchive show 42
       newsarchive show https://fr.rbth.com/economie/82005-russie-ville-irkoutsk --format json
+      newsarchive show 42 --versions
+      newsarchive show 42 --diff          (the two latest versions)
+      newsarchive show 42 --diff 1 3
     """
+    from newsarchive.history import diff_text, pick_pair, version_rows
     from storage.export import article_json, article_record
 
+    if pair and not diff:
+        raise click.UsageError("version numbers A B go with --diff")
     key: int | str = int(article) if article.strip().isdigit() else article.strip()
     with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
         found = repo.get_article(key)
+        versions = repo.article_versions(found.id) if (list_versions or diff) else []
+        siblings = repo.siblings(found.id)
+    if diff:
+        old, new = pick_pair(versions, pair)
+        if fmt == "json":
+            from newsarchive.textdiff import word_diff
+
+            click.echo(json.dumps({"id": found.id, "from": old.version, "to": new.version,
+                                   "diff": word_diff(old.text, new.text)}, ensure_ascii=False, indent=2))
+        else:
+            click.echo(diff_text(old, new, colour=sys.stdout.isatty()))
+        return
+    if list_versions:
+        rows = version_rows(versions)
+        if fmt == "json":
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        table = Table(title=f"#{found.id} {found.title}", title_justify="left")
+        for column in ("version", "first seen", "extractor", "words -/+", "title"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(str(row["version"]), row["seen_at"][:19].replace("T", " "), row["extractor_version"] or "",
+                          f"-{row['words_removed']} +{row['words_added']}", row["title"])
+        console.print(table)
+        return
     if fmt == "json":
         click.echo(article_json(found, indent=2))
         return
@@ -505,6 +550,9 @@ def show_cmd(article: str, db: str | None, fmt: str) -> None:
         if isinstance(value, list):
             value = "; ".join(value)
         click.echo(f"{field + ':':<15}{'' if value is None else value}")
+    for sibling in siblings:
+        click.echo(f"{'same story:':<15}#{sibling.id} {sibling.source} ({sibling.similarity:.0%} alike) "
+                   f"{sibling.title} <{sibling.url}>")
     click.echo("")
     click.echo(found.text)
 
@@ -512,8 +560,8 @@ def show_cmd(article: str, db: str | None, fmt: str) -> None:
 @cli.command("export")
 @click.argument("query", required=False)
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", "warc"]), default="jsonl",
+              show_default=True, help="warc: gzipped WARC 1.1, the pages as fetched plus the extracted fields.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to FILE (replaced only once the export is complete); default: stdout.")
 @db_option
@@ -523,25 +571,34 @@ def export_cmd(query: str | None, sources: tuple[str, ...], lang: str | None, si
     """Export articles (all, or those matching QUERY and the filters), by id, streamed.
 
     Fields, in order: id, source, url, title, authors, published_at, modified_at, language,
-    description, tags, text, content_hash, first_seen_at, last_seen_at, version.
+    description, tags, text, content_hash, first_seen_at, last_seen_at, version, cluster_id.
     CSV is UTF-8 with a BOM (Excel-friendly), lists as JSON arrays; Parquet has typed columns.
+    WARC holds, per article, the page as fetched (a response record rebuilt from its snapshot)
+    and its fields as JSON (a metadata record); `newsarchive import-warc` reads it back.
 
     \b
     Examples:
       newsarchive export --format csv -o irkoutsk.csv Irkoutsk --since 2024-01-01
       newsarchive export --format parquet -o archive.parquet
       newsarchive export --source rbth_fr | jq .title
+      newsarchive export --format warc --output archive.warc.gz
     """
     from newsarchive.filters import build_filters
     from storage.export import BINARY_FORMATS, export_articles
 
-    if output is None and fmt in BINARY_FORMATS and sys.stdout.isatty():
+    if output is None and (fmt in BINARY_FORMATS or fmt == "warc") and sys.stdout.isatty():
         raise click.ClickException(f"{fmt} is binary: give --output FILE or redirect stdout to a file")
     with open_for_reading(db) as archive, archive.repository(readonly=True) as repo:
         filters = build_filters(repo, sources, lang, since, until)
+
+        def export(out: Any) -> int:
+            if fmt == "warc":
+                return _export_warc(repo, out, query, filters)
+            return export_articles(repo, fmt, out, query, filters)
+
         if output is None:
             try:
-                export_articles(repo, fmt, sys.stdout.buffer, query, filters)
+                export(sys.stdout.buffer)
                 sys.stdout.buffer.flush()
             except BrokenPipeError:  # `newsarchive export | head`: the reader has had enough
                 import os
@@ -549,9 +606,21 @@ def export_cmd(query: str | None, sources: tuple[str, ...], lang: str | None, si
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 sys.exit(0)
         else:
-            count = _export_to_file(output, lambda out: export_articles(repo, fmt, out, query, filters))
+            count = _export_to_file(output, export)
     if output is not None:
         err_console.print(f"exported {count} articles to {output}", highlight=False, markup=False)
+
+
+def _export_warc(repo: Any, out: Any, query: str | None, filters: Any) -> int:
+    from newsarchive.warc import write_warc
+    from storage.query import parse_query
+
+    if query is not None:
+        parse_query(query)  # a malformed query fails before anything is written
+    report = write_warc(repo, out, filters, query=query)
+    for message in report.missing_snapshots[:20]:
+        click.echo(f"warning: {message} (exported without its page)", err=True)
+    return report.articles
 
 
 def _export_to_file(path: str, write: Callable[[Any], int]) -> int:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 FIELDS: tuple[str, ...] = (
     "id", "source", "url", "title", "authors", "published_at", "modified_at", "language", "description", "tags",
-    "text", "content_hash", "first_seen_at", "last_seen_at", "version",
+    "text", "content_hash", "first_seen_at", "last_seen_at", "version", "cluster_id",
 )
 LIST_FIELDS = frozenset({"authors", "tags"})
 _UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -47,6 +47,7 @@ PARQUET_SCHEMA = pa.schema([
     pa.field("first_seen_at", _UTC_TIMESTAMP, nullable=False),
     pa.field("last_seen_at", _UTC_TIMESTAMP, nullable=False),
     pa.field("version", pa.int64(), nullable=False),
+    pa.field("cluster_id", pa.int64()),  # story cluster of near-identical texts (storage/links.py), or null
 ])
 PARQUET_ROW_GROUP = 2000  # articles per row group: bounds the writer's memory
 CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read UTF-8; Python reads it back with the same codec

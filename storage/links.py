@@ -182,6 +182,10 @@ class LinksMixin:
             "matched_id": stmt.excluded.matched_id})
         self.session.execute(stmt)
 
+    def _articles_select(self) -> sa.Select[Any]:
+        """SELECT articles.*, story_members.cluster_id (NULL outside a cluster)."""
+        return sa.select(ARTICLES, MEMBERS.c.cluster_id).outerjoin(MEMBERS, MEMBERS.c.article_id == ARTICLES.c.id)
+
     def cluster_ids(self, article_ids: Iterable[int]) -> dict[int, int]:
         """article id -> its story cluster id, for the ids that belong to a cluster."""
         out: dict[int, int] = {}

@@ -104,6 +104,7 @@ class ArticleOut:
     version: int
     snapshot_sha256: str | None = None
     extractor_version: str | None = None
+    cluster_id: int | None = None  # its story cluster (near-identical texts), if any
 
 
 @dataclass
@@ -154,3 +155,23 @@ class LockInfo:
             who += f" on {self.host}"
         run = f", run {self.run_id}" if self.run_id else ""
         return f"{who}{run}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+@dataclass(frozen=True)
+class PageValidator:
+    """HTTP validators of a feed, sitemap or listing page, for a conditional re-fetch."""
+
+    url: str
+    source: str  # source key
+    etag: str | None
+    last_modified: str | None  # the Last-Modified header, verbatim
+    fetched_at: datetime  # timezone-aware
+
+
+@dataclass(frozen=True)
+class ArticleSeen:
+    """When an archived article was last fetched, and how old it is (for incremental re-crawls)."""
+
+    url: str
+    last_seen_at: datetime
+    born_at: datetime  # published_at, else first_seen_at

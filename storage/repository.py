@@ -22,6 +22,7 @@ from storage.models import (
     Base,
     CrawlLock,
     CrawlRun,
+    PageValidator as PageValidatorRow,
     Snapshot,
     SnapshotFetch,
     Source,
@@ -31,7 +32,9 @@ from storage.query import STEMMERS, Query, Term, language_group, parse_query, to
 from storage.records import (
     ArticleIn,
     ArticleOut,
+    ArticleSeen,
     LockInfo,
+    PageValidator,
     RunOut,
     SearchFilters,
     SearchHit,
@@ -50,6 +53,7 @@ SNAPSHOTS = Base.metadata.tables[Snapshot.__tablename__]
 FETCHES = Base.metadata.tables[SnapshotFetch.__tablename__]
 SOURCES = Base.metadata.tables[Source.__tablename__]
 LOCKS = Base.metadata.tables[CrawlLock.__tablename__]
+VALIDATORS = Base.metadata.tables[PageValidatorRow.__tablename__]
 CHUNK = 500  # rows per IN (...) list / executemany batch
 MAX_ERROR_MESSAGES = 20
 NO_FILTERS = SearchFilters()
@@ -430,9 +434,9 @@ class Repository(LinksMixin):
     def get_article(self, id_or_url: int | str) -> ArticleOut:
         a = ARTICLES.c
         where = a.url == id_or_url if isinstance(id_or_url, str) else a.id == id_or_url
-        row = self.session.execute(sa.select(ARTICLES).where(where)).first()
+        row = self.session.execute(self._articles_select().where(where)).first()
         if row is None and isinstance(id_or_url, str) and (target := self._alias_target(id_or_url)) is not None:
-            row = self.session.execute(sa.select(ARTICLES).where(a.id == target)).first()
+            row = self.session.execute(self._articles_select().where(a.id == target)).first()
         if row is None:
             raise NotFound(f"no article {id_or_url!r}")
         return _article_out(row)
@@ -452,6 +456,47 @@ class Repository(LinksMixin):
     def known_urls(self, source_key: str) -> set[str]:
         return set(self.session.scalars(sa.select(ARTICLES.c.url).where(ARTICLES.c.source_key == source_key)))
 
+    # --- incremental re-crawls (crawler/incremental.py) -----------------------------------
+
+    def articles_seen(self, source_key: str) -> dict[str, ArticleSeen]:
+        """url -> when each archived article of the source (and each alias URL of one) was
+        last fetched and how old it is: what a routine re-crawl need not fetch again."""
+        a = ARTICLES.c
+        born = sa.func.coalesce(a.published_at, a.first_seen_at)
+        stmt = sa.select(a.url, a.last_seen_at, born.label("born")).where(a.source_key == source_key)
+        out = {r.url: ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born)) for r in self.session.execute(stmt)}
+        aliases = Base.metadata.tables.get("article_aliases")  # story links (storage/links.py), when present
+        if aliases is not None:
+            al = aliases.c
+            stmt = (sa.select(al.url, al.last_seen_at, born.label("born"))
+                    .join(ARTICLES, a.id == al.article_id).where(a.source_key == source_key))
+            for r in self.session.execute(stmt):
+                out.setdefault(r.url, ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born)))
+        return out
+
+    def page_validators(self, source_key: str) -> dict[str, PageValidator]:
+        """url -> the ETag / Last-Modified last seen for the source's feeds, sitemaps and listings."""
+        v = VALIDATORS.c
+        rows = self.session.execute(sa.select(VALIDATORS).where(v.source_key == source_key))
+        return {r.url: PageValidator(r.url, r.source_key, r.etag, r.last_modified, r.fetched_at) for r in rows}
+
+    def store_page_validators(self, validators: Sequence[PageValidator]) -> None:
+        """Upsert validators in batches (the last one of a URL wins); idempotent."""
+        rows = {p.url: {"url": p.url, "source_key": p.source, "etag": p.etag, "last_modified": p.last_modified,
+                        "fetched_at": _aware(p.fetched_at, f"fetched_at of {p.url}")} for p in validators}
+        if not rows:
+            return
+        stmt = self._insert(VALIDATORS)
+        stmt = stmt.on_conflict_do_update(index_elements=["url"], set_={
+            "source_key": stmt.excluded.source_key, "etag": stmt.excluded.etag,
+            "last_modified": stmt.excluded.last_modified, "fetched_at": stmt.excluded.fetched_at})
+        for chunk in _chunks(list(rows.values())):
+            self.session.execute(stmt, list(chunk))
+
+    def delete_page_validators(self, urls: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(set(urls))):
+            self.session.execute(sa.delete(VALIDATORS).where(VALIDATORS.c.url.in_(chunk)))
+
     def source_keys(self) -> list[str]:
         """Keys of the sources registered in the archive, sorted."""
         return list(self.session.scalars(sa.select(SOURCES.c.key).order_by(SOURCES.c.key)))
@@ -470,7 +515,7 @@ class Repository(LinksMixin):
         if query is not None:
             parsed = parse_query(query)
             clauses.append(_sqlite_matches(parsed) if self.dialect == "sqlite" else _pg_matches(parsed))
-        stmt = sa.select(ARTICLES).where(*clauses).order_by(ARTICLES.c.id)
+        stmt = self._articles_select().where(*clauses).order_by(ARTICLES.c.id)
         result = self.session.execute(stmt.execution_options(yield_per=batch_size))
         for row in result:
             yield _article_out(row)
@@ -681,6 +726,7 @@ def _article_out(row: sa.Row[Any]) -> ArticleOut:
         description=row.description, tags=list(row.tags or []), text=row.text, content_hash=row.content_hash,
         first_seen_at=row.first_seen_at, last_seen_at=row.last_seen_at, version=row.version,
         snapshot_sha256=row.snapshot_sha256, extractor_version=row.extractor_version,
+        cluster_id=row._mapping.get("cluster_id"),
     )
 
 

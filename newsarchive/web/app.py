@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel
 
 from newsarchive.filters import build_filters
+from newsarchive.history import web_history
 from storage import Archive, BadQuery, NotFound, StorageError
 from storage.export import article_record, hit_record
 from storage.records import ArticleOut
@@ -93,6 +94,7 @@ class ArticleModel(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     version: int
+    cluster_id: int | None  # story cluster of near-identical texts, if any
 
 
 class ErrorModel(BaseModel):
@@ -103,7 +105,7 @@ class ErrorModel(BaseModel):
 
 # Extra template context for the article page: fn(repo, article) -> dict. Issue #6 (version
 # history and diff) adds its provider here and fills the "history" block of article.html.
-ARTICLE_EXTRAS: list[Callable[[Repository, ArticleOut], dict[str, Any]]] = []
+ARTICLE_EXTRAS: list[Callable[[Repository, ArticleOut], dict[str, Any]]] = [web_history]
 
 
 def templates() -> Jinja2Templates:

@@ -3,6 +3,7 @@ edits), a reprint on another source joins the story, snapshots are stored once, 
 a changed rule to exactly the affected articles, and a WARC export re-imports to the same archive."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def test_two_crawls_versions_clusters_reextract_and_warc(tmp_path: Path) -> None
     assert "{+s'élève à quarante-deux+}" in diff, diff
     assert "Krasnoïarsk" not in diff  # far from the change: left out of the context
     assert relaid.version == 1 and relaid.last_seen_at > before["news/2-vins-russie"].last_seen_at
+    shown = run_cli("show", str(edited.id), "--diff", "--db", db)
+    assert shown.returncode == 0 and diff in shown.stdout and "version 1" in shown.stdout, shown.stdout + shown.stderr
+    one = run_cli("show", str(relaid.id), "--diff", "--db", db)
+    assert one.returncode == 1 and one.stderr.strip() == "Error: the article has 1 version: nothing to compare"
 
     # the press release and its reprint are one story; the Lyon article with a close title is not
     release, reprint, lyon = (after[p].id for p in ("news/3-cci-novossibirsk", "depeches/10-relais-siberie",
@@ -76,6 +81,11 @@ def test_two_crawls_versions_clusters_reextract_and_warc(tmp_path: Path) -> None
     assert clusters.get(release) is not None and clusters.get(release) == clusters.get(reprint)
     assert lyon not in clusters
     assert [(s.id, s.source) for s in siblings] == [(reprint, "versions_b")] and siblings[0].similarity >= 0.8
+    story = run_cli("show", str(release), "--db", db)
+    assert f"same story:    #{reprint} versions_b (" in story.stdout, story.stdout
+    collapsed = run_cli("search", "chambre", "--collapse", "--format", "json", "--db", db)
+    found = [h["id"] for h in json.loads(collapsed.stdout)]  # the best-ranked copy of the story stands for it
+    assert len(found) == 2 and lyon in found and len({release, reprint} & set(found)) == 1, collapsed.stdout
 
     # raw pages kept once per distinct body: 5 first bodies + the 2 pages that changed; every fetch recorded
     assert _count(db, "snapshots") == 7 and _count(db, "snapshot_fetches") == 10
@@ -97,10 +107,8 @@ def test_two_crawls_versions_clusters_reextract_and_warc(tmp_path: Path) -> None
 
     # WARC: export, then import into a fresh archive: the same articles
     warc = tmp_path / "archive.warc.gz"
-    from newsarchive.warc import write_warc
-
-    with open_archive(db) as archive, archive.repository(readonly=True) as repo, warc.open("wb") as out:
-        write_warc(repo, out)
+    exported = run_cli("export", "--format", "warc", "--output", str(warc), "--db", db)
+    assert exported.returncode == 0 and "exported 5 articles" in exported.stderr, exported.stderr
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
     imported = run_cli("import-warc", str(warc), "--sources", rules, "--db", copy, "--workers", "0")
     assert imported.returncode == 0, imported.stdout + imported.stderr

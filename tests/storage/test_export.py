@@ -15,7 +15,8 @@ from storage.export import FIELDS, WRITERS, article_record, export_articles, wri
 from tests.research_corpus import CORPUS, MSK, SEEN, TRICKY_TEXT, fill
 
 EXPECTED_FIELDS = ("id", "source", "url", "title", "authors", "published_at", "modified_at", "language",
-                   "description", "tags", "text", "content_hash", "first_seen_at", "last_seen_at", "version")
+                   "description", "tags", "text", "content_hash", "first_seen_at", "last_seen_at", "version",
+                   "cluster_id")
 
 
 @pytest.fixture
