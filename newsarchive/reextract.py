@@ -80,7 +80,16 @@ def reextract(
             _run_batch(archive, by_key, batch, extractor, report)
             if on_progress:
                 on_progress(len(batch))
+    _index_stories(archive)
     return report
+
+
+def _index_stories(archive: Archive) -> None:
+    """Put the articles archived before story clusters existed into the story index."""
+    last: int | None = 0
+    while last is not None:
+        with archive.repository() as repo:
+            last = repo.index_unindexed(after_id=last)
 
 
 def _run_batch(archive: Archive, by_key: dict[str, Source], batch: list[_Target], extractor: Extractor,

@@ -225,11 +225,18 @@ class LinksMixin:
             kept.append(h)
         return kept
 
-    def unindexed_article_ids(self, limit: int = 1000) -> list[int]:
-        """Articles with no bands yet (archived before story clusters existed, or too short)."""
+    def index_unindexed(self, after_id: int = 0, limit: int = 500) -> int | None:
+        """Cluster up to ``limit`` articles (by id, after ``after_id``) that have no bands yet:
+        archived before story clusters existed, or too short to cluster (checked again, cheaply).
+        Returns the last id looked at, or None when there is nothing left."""
         a = ARTICLES.c
         has_bands = sa.exists().where(BANDS.c.article_id == a.id)
-        return list(self.session.scalars(sa.select(a.id).where(~has_bands).order_by(a.id).limit(limit)))
+        rows = self.session.execute(
+            sa.select(a.id, a.text).where(a.id > after_id, ~has_bands).order_by(a.id).limit(limit)).all()
+        if not rows:
+            return None
+        self.index_stories({row.id: row.text for row in rows})
+        return rows[-1].id
 
     # --- re-extraction ---------------------------------------------------------------------
 

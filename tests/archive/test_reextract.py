@@ -50,3 +50,23 @@ def test_reextract_updates_exactly_what_a_rule_changes_and_reports_what_it_canno
 
     again = reextract(archive, [ruled], sources=[source.key], workers=0)
     assert (again.changed, again.unchanged) == (0, 3)  # idempotent
+
+
+def test_reextract_puts_articles_archived_before_story_clusters_into_the_index(archive: Archive) -> None:
+    from pathlib import Path
+
+    stories = Path(__file__).resolve().parents[1] / "fixtures" / "stories"
+    source = default_sources()["rbth_fr"]
+    _fill(archive, source)
+    with archive.repository() as repo:
+        [a, b] = repo.store_articles([
+            ArticleIn(source=source.key, url="https://fr.rbth.com/x/1", title="A",
+                      text=(stories / "press_release.txt").read_text(encoding="utf-8")),
+            ArticleIn(source=source.key, url="https://fr.rbth.com/x/2", title="B",
+                      text=(stories / "reprint.txt").read_text(encoding="utf-8"))])
+    with archive.engine.begin() as conn:  # as an archive migrated from before 0003 holds them
+        conn.execute(sa.text("DELETE FROM story_members"))
+        conn.execute(sa.text("DELETE FROM story_bands"))
+    reextract(archive, [source], workers=0)
+    with archive.repository(readonly=True) as repo:
+        assert repo.cluster_ids([a.article_id, b.article_id]) == {a.article_id: a.article_id, b.article_id: a.article_id}
