@@ -75,10 +75,12 @@ class LinksMixin:
         article of this batch."""
         a = ARTICLES.c
         wanted = sorted({hashes[u] for u in fresh})
+        sources = sorted({batch[u].source for u in fresh})
         known: dict[tuple[str, str], int] = {}
-        for chunk in _chunks(wanted):
+        for chunk in _chunks(wanted):  # ix_articles_source_key_content_hash
             rows = self.session.execute(
-                sa.select(a.id, a.source_key, a.content_hash).where(a.content_hash.in_(chunk)).order_by(a.id))
+                sa.select(a.id, a.source_key, a.content_hash)
+                .where(a.source_key.in_(sources), a.content_hash.in_(chunk)).order_by(a.id))
             for row in rows:
                 known.setdefault((row.source_key, row.content_hash), row.id)
         to_insert: list[str] = []
