@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,6 +14,8 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler.context import CrawlContext
 from crawler.extraction import Article, Rejection, extract_article
+from crawler import pool as pool_module
+from crawler.incremental import IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source
 from storage import Repository, StorageError
@@ -107,10 +108,6 @@ class SnapshotPipeline(_WriterPipeline):
         return item
 
 
-def _extract(body: bytes, url: str, source: Source, content_type: str | None) -> Article | Rejection:
-    return extract_article(body, url, source, content_type=content_type)
-
-
 class ExtractPipeline:
     """Runs extract_article on each page, in a pool of worker processes so the crawl uses
     every core while the reactor keeps fetching; drops pages that are not articles."""
@@ -120,18 +117,24 @@ class ExtractPipeline:
         workers = crawler.settings.get("NEWSARCHIVE_EXTRACT_WORKERS")
         self.workers = (os.cpu_count() or 1) if workers in (None, "") else int(workers)
         self.pool: ProcessPoolExecutor | None = None
+        # Back-pressure: at most this many pages are queued in or running on the pool. A page
+        # waiting for a slot keeps its response in Scrapy's scraper slot, so once
+        # SCRAPER_SLOT_MAX_ACTIVE_SIZE bytes wait there the engine stops downloading: memory
+        # stays bounded however large the site.
+        self.max_in_flight = crawler.settings.getint("NEWSARCHIVE_EXTRACT_QUEUE", 4 * max(self.workers, 1))
+        self.slots = asyncio.Semaphore(self.max_in_flight)
+        self.in_flight = 0
+        self.pids: set[int] = set()
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def open_spider(self) -> None:
-        if self.workers > 0:
-            self.pool = self._new_pool()
-
     def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the crawl process runs threads (reactor, DNS, logging)
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        # forkserver, not fork: the crawl process runs threads (reactor, DNS, logging); the
+        # pool starts with the first page to extract, so a re-crawl that finds nothing new
+        # never starts it
+        return pool_module.new_pool(self.workers)
 
     def close_spider(self) -> None:
         if self.pool is not None:
@@ -151,13 +154,28 @@ class ExtractPipeline:
         return item
 
     async def _run(self, item: PageItem, source: Source) -> Article | Rejection:
+        if self.workers <= 0:
+            return extract_article(item.body, item.url, source, content_type=item.content_type)
         if self.pool is None:
-            return _extract(item.body, item.url, source, item.content_type)
+            self.pool = self._new_pool()
+        async with self.slots:
+            self.in_flight += 1
+            self.crawler.stats.max_value("newsarchive/extract_in_flight_max", self.in_flight)
+            try:
+                return await self._run_pooled(item, source)
+            finally:
+                self.in_flight -= 1
+
+    async def _run_pooled(self, item: PageItem, source: Source) -> Article | Rejection:
         for attempt in (1, 2):
             pool = self.pool
             try:
-                future = pool.submit(_extract, item.body, item.url, source, item.content_type)
-                return await asyncio.wrap_future(future)
+                future = pool.submit(pool_module.extract, item.body, item.url, source, item.content_type)
+                pid, result = await asyncio.wrap_future(future)
+                if pid not in self.pids:
+                    self.pids.add(pid)
+                    self.crawler.stats.set_value("newsarchive/extract_pids", ",".join(map(str, sorted(self.pids))))
+                return result
             except BrokenProcessPool:
                 # A worker died (out of memory, a crash in a C library): start a new pool
                 # and try the page once more, so no page is lost or stored twice. Every page
@@ -166,6 +184,8 @@ class ExtractPipeline:
                 if self.pool is pool:
                     pool.shutdown(wait=False, cancel_futures=True)
                     self.pool = self._new_pool()
+        IncrementalState.of(self.crawler).article_failed(item.extra.get("origin"))
+        CrawlContext.of(self.crawler).record_error(f"extraction crashed twice on {item.url}")
         raise DropItem(f"extraction crashed twice on {item.url}")
 
 

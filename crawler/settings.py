@@ -28,6 +28,7 @@ NEWSARCHIVE_RETRY_BACKOFF = 2.0  # seconds before the first retry, doubled for e
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.incremental.ConditionalRequestMiddleware": 580,  # If-None-Match / If-Modified-Since, 304s
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.CanonicalRequestMiddleware": 540,
@@ -39,6 +40,7 @@ ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 800,
 }
 EXTENSIONS = {
+    "crawler.incremental.IncrementalExtension": 50,  # before CrawlRunRecorder: saves validators before it closes
     "crawler.extensions.CrawlRunRecorder": 100,
 }
 
@@ -49,6 +51,13 @@ NEWSARCHIVE_TRIGGER = "manual"  # or "schedule": recorded in crawl_runs
 NEWSARCHIVE_BATCH_SIZE = 50  # articles per write transaction
 NEWSARCHIVE_BATCH_SECONDS = 5.0  # ... or this long, whichever comes first
 NEWSARCHIVE_EXTRACT_WORKERS = None  # extraction processes; None = one per core, 0 = in the crawl process
+NEWSARCHIVE_LOCK = True  # one crawl per source at a time, across processes (crawler.locking)
+NEWSARCHIVE_LOCK_TTL = float(os.environ.get("NEWSARCHIVE_LOCK_TTL", 60))  # seconds a dead holder blocks others
+NEWSARCHIVE_LOCK_WAIT = 0.0  # seconds to wait for a source being crawled elsewhere, then skip it
+# seconds allowed for a graceful stop (SIGTERM, time limit) before the crawl is stopped by force
+NEWSARCHIVE_STOP_GRACE = float(os.environ.get("NEWSARCHIVE_STOP_GRACE", 60))
+NEWSARCHIVE_LOG_FILE = None  # set by `newsarchive crawl --log-file`; recorded in the run's stats
+NEWSARCHIVE_FULL = False  # True (`newsarchive crawl --full`): refetch every page, no conditional requests
 NEWSARCHIVE_KEEP_SNAPSHOTS = True  # store the raw HTML of every fetched article page
 
 LOG_LEVEL = "INFO"

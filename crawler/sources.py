@@ -50,6 +50,8 @@ class Source:
     concurrency: int = 2
     timezone: str = "UTC"
     min_chars: int = 250
+    time_limit: int = 3600  # seconds; a crawl still running then is stopped and recorded failed
+    revisit_days: int = 0  # re-crawls refetch archived articles younger than this (0: never), to catch edits
     origin_file: str = ""
 
     # -- derived -------------------------------------------------------
@@ -134,7 +136,8 @@ _LIST_KEYS = (
 _URL_KEYS = ("start_urls", "feeds", "sitemaps")
 _REGEX_KEYS = ("article_urls", "follow_urls", "drop_lines")
 _KNOWN_KEYS = frozenset(
-    ("name", "language", "schedule", "max_pages", "download_delay", "concurrency", "timezone", "min_chars")
+    ("name", "language", "schedule", "max_pages", "download_delay", "concurrency", "timezone", "min_chars", "time_limit",
+     "revisit_days")
     + _LIST_KEYS
 )
 
@@ -206,7 +209,8 @@ def _validate(raw: Mapping[str, Any], file: str, key: str) -> Source:
             ZoneInfo(values["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
             raise check.fail("timezone", f"unknown time zone '{values['timezone']}'") from None
-    for name, kind, minimum in (("max_pages", int, 1), ("concurrency", int, 1), ("min_chars", int, 0),
+    for name, kind, minimum in (("max_pages", int, 1), ("concurrency", int, 1), ("min_chars", int, 0), ("time_limit", int, 1),
+                                ("revisit_days", int, 0),
                                 ("download_delay", (int, float), 0)):
         if name in raw:
             value = raw[name]
@@ -326,7 +330,8 @@ def dump_sources(sources: Iterable[Source]) -> str:
     for source in sources:
         lines.append(f"[sources.{source.key}]")
         for name in ("name", "language") + _LIST_KEYS + ("schedule", "max_pages", "download_delay",
-                                                         "concurrency", "timezone", "min_chars"):
+                                                         "concurrency", "timezone", "min_chars", "time_limit",
+                                                         "revisit_days"):
             value = getattr(source, name)
             if name not in ("name", "language") and value == getattr(defaults, name):
                 continue

@@ -12,19 +12,21 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterable
+from urllib.parse import urldefrag
 
 from lxml import etree
-from scrapy import Request
+from scrapy import Request, Selector
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
-from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.spiders import SitemapSpider
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from crawler.context import CrawlContext
+from crawler.incremental import KIND, ORIGIN, IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source, load_registry
+from crawler.urls import normalize_url
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,6 @@ class NewsSpider(SitemapSpider):
         self.sitemap_rules = [(_ArticlePattern(source), "parse_article")]
         self.sitemap_follow = [""]
         super().__init__(*args, **kwargs)
-        self.links = LinkExtractor(unique=True, canonicalize=False, deny_extensions=None)
         self.entry_ok = 0
         self.entry_failed = 0
 
@@ -69,26 +70,48 @@ class NewsSpider(SitemapSpider):
 
     # -- discovery ------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        if CrawlContext.of(self.crawler).skipped:  # another process is crawling this source
+            return
         for url in self.source.sitemaps:
-            yield Request(url, self.parse_sitemap, errback=self.on_error, meta={"entry": "sitemap"})
+            yield Request(url, self.parse_sitemap, errback=self.on_error, meta={"entry": "sitemap", KIND: "sitemap"})
         for url in self.source.feeds:
-            yield Request(url, self.parse_feed, errback=self.on_error, meta={"entry": "feed"})
+            yield Request(url, self.parse_feed, errback=self.on_error, meta={"entry": "feed", KIND: "feed"})
         for url in self.source.start_urls:
-            yield Request(url, self.parse_listing, errback=self.on_error, meta={"entry": "listing"})
+            yield Request(url, self.parse_listing, errback=self.on_error, meta={"entry": "listing", KIND: "listing"})
 
     def parse_sitemap(self, response: Response) -> Iterable[Request]:
         self._entry_reached(response)
+        if response.status == 304:  # unchanged since the last complete crawl; its children may not be
+            if response.meta.get("entry"):
+                for url in self.incremental.known_sitemaps(set(self.source.entry_urls)):
+                    yield Request(url, self.parse_sitemap, errback=self.on_error, meta={KIND: "sitemap"})
+            return
         if self._get_sitemap_body(response) is None:
             self._error(f"not a sitemap: {response.url}")
             return
         if not _well_formed(response.body):
             self._error(f"malformed sitemap (read what could be recovered): {response.url}")
         for request in self._parse_sitemap(response):
-            callback = self.parse_sitemap if request.callback == self._parse_sitemap else request.callback
-            yield request.replace(callback=callback, errback=self.on_error)
+            if request.callback == self._parse_sitemap:
+                yield request.replace(callback=self.parse_sitemap, errback=self.on_error, meta={KIND: "sitemap"})
+            else:
+                yield request.replace(errback=self.on_error, meta={ORIGIN: response.url})
+
+    def sitemap_filter(self, entries):
+        """Leave out archived articles, unless their ``lastmod`` is newer than their last fetch."""
+        if getattr(entries, "type", None) == "sitemapindex":
+            yield from entries
+            return
+        for entry in entries:
+            loc = entry.get("loc", "")
+            if not self.source.is_article_url(loc) or self.incremental.wants_article(
+                    normalize_url(loc), entry.get("lastmod")):
+                yield entry
 
     def parse_feed(self, response: Response) -> Iterable[Request]:
         self._entry_reached(response)
+        if response.status == 304:  # unchanged since the last complete crawl
+            return
         if not isinstance(response, TextResponse):
             self._error(f"not a feed: {response.url}")
             return
@@ -106,14 +129,17 @@ class NewsSpider(SitemapSpider):
         ).getall()
         for link in dict.fromkeys(link.strip() for link in links if link.strip()):
             url = response.urljoin(link)
-            if self.source.is_article_url(url):
-                yield Request(url, self.parse_article, errback=self.on_error)
+            if self.source.is_article_url(url) and self.incremental.wants_article(normalize_url(url)):
+                yield Request(url, self.parse_article, errback=self.on_error, meta={ORIGIN: response.url})
 
     def parse_listing(self, response: Response) -> Iterable[Request]:
         self._entry_reached(response)
+        if response.status == 304:  # unchanged since the last complete crawl: nothing new behind it
+            return
         yield from self._follow_links(response)
 
     def parse_article(self, response: Response) -> Iterable[Any]:
+        self.crawler.stats.inc_value("newsarchive/article_pages")
         headers = {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()}
         yield PageItem(
             source=self.source.key,
@@ -123,17 +149,52 @@ class NewsSpider(SitemapSpider):
             body=response.body,
             fetched_at=datetime.now(timezone.utc),
             content_type=headers.get("Content-Type"),
+            extra={"origin": response.meta.get(ORIGIN)},
         )
         yield from self._follow_links(response)
 
     def _follow_links(self, response: Response) -> Iterable[Request]:
+        """Article links, then listing links (pagination, tags) unless the page links only
+        articles the archive already holds: a re-crawl stops walking a listing there."""
         if not isinstance(response, TextResponse):
             return
-        for link in self.links.extract_links(response):
-            if self.source.is_article_url(link.url):
-                yield Request(link.url, self.parse_article, errback=self.on_error)
-            elif self.source.is_follow_url(link.url):
-                yield Request(link.url, self.parse_listing, errback=self.on_error)
+        articles, follow = [], []
+        for url in self._links(response):
+            if self.source.is_article_url(url):
+                articles.append(url)
+            elif self.source.is_follow_url(url):
+                follow.append(url)
+        state = self.incremental
+        brings_new = not articles or state.full
+        for url in articles:
+            canonical = normalize_url(url)
+            brings_new = brings_new or state.is_new(canonical)
+            if state.wants_article(canonical):
+                yield Request(url, self.parse_article, errback=self.on_error, meta={ORIGIN: response.url})
+        if not brings_new:
+            self.crawler.stats.inc_value("newsarchive/listing_stopped")
+            return
+        for url in follow:
+            yield Request(url, self.parse_listing, errback=self.on_error, meta={KIND: "listing"})
+
+    def _links(self, response: TextResponse) -> list[str]:
+        """Absolute http(s) URLs of the page's <a>/<area> links, without fragments, once each.
+        (What LinkExtractor gives for our use, at a third of its cost on 90 KB pages.)"""
+        out: dict[str, None] = {}
+        # A Selector of our own, not response.selector: that one would keep the parsed tree
+        # alive with the response until the pipelines are done with its item.
+        for href in dict.fromkeys(Selector(response).xpath("//a/@href | //area/@href").getall()):
+            href = href.strip()
+            if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
+                continue
+            url = urldefrag(response.urljoin(href)).url
+            if url.startswith(("http://", "https://")):
+                out[url] = None
+        return list(out)
+
+    @property
+    def incremental(self) -> IncrementalState:
+        return IncrementalState.of(self.crawler)
 
     # -- errors ---------------------------------------------------------
     def on_error(self, failure) -> None:
@@ -151,6 +212,7 @@ class NewsSpider(SitemapSpider):
             self._error(f"timed out: {request.url}")
         else:
             self._error(f"{failure.type.__name__}: {failure.getErrorMessage()} ({request.url})")
+        self.incremental.article_failed(request.meta.get(ORIGIN))  # read the page that listed it again next time
         if request.meta.get("entry"):
             self.entry_failed += 1
             self._check_entries()
@@ -188,3 +250,4 @@ def _apply_source_settings(crawler, source: Source) -> None:
     settings.set("AUTOTHROTTLE_TARGET_CONCURRENCY", float(source.concurrency), priority="spider")
     if source.max_pages:
         settings.set("CLOSESPIDER_PAGECOUNT", source.max_pages, priority="spider")
+    settings.set("CLOSESPIDER_TIMEOUT", source.time_limit, priority="spider")

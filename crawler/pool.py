@@ -1,0 +1,69 @@
+"""The extraction worker pool: processes that run extract_article next to the crawl.
+
+This module is what the workers import, so it stays light: no Scrapy, no SQLAlchemy.
+
+- Workers are forked from a ``forkserver`` (never from the crawl process itself, which runs
+  threads) that has already imported the extractor and loaded its language model, so the
+  workers start in milliseconds and share those read-only pages instead of each holding a
+  copy (py3langid's model alone is ~100 MB).
+- A worker exits by itself when the process that started it goes away (a crawl killed with
+  SIGKILL must not leave extraction processes behind).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from crawler.extraction import Article, Rejection, extract_article
+from crawler.sources import Source
+
+logger = logging.getLogger(__name__)
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def extract(body: bytes, url: str, source: Source, content_type: str | None) -> tuple[int, Article | Rejection]:
+    """Runs in a worker: the result, and the pid it ran in (the crawl records it in its stats)."""
+    return os.getpid(), extract_article(body, url, source, content_type=content_type)
+
+
+def new_pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["crawler.pool_preload"])
+    owner = os.getpid()
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_watch_owner,
+                               initargs=(owner, _start_time(owner)))
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (Linux), to tell it from a later process with the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _watch_owner(owner: int, started: str | None) -> None:
+    """Exit when the crawl process that owns the pool is gone. (Watching the parent is not
+    enough: workers are the forkserver's children, and the forkserver lives as long as they do.)"""
+
+    def alive() -> bool:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # the pid now belongs to someone else
+            return False
+        return started is None or _start_time(owner) == started
+
+    def watch() -> None:
+        while alive():
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
