@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
+import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -103,6 +105,23 @@ class ErrorModel(BaseModel):
 
 # --- the app -------------------------------------------------------------------------------
 
+
+@contextmanager
+def reading(archive: Archive) -> Iterator[Repository]:
+    """A Repository in a readonly session that the database itself refuses to write through
+    (PostgreSQL: a READ ONLY transaction; SQLite: query_only while the session lasts)."""
+    with archive.session(readonly=True) as session:
+        if archive.dialect == "postgresql":
+            session.execute(sa.text("SET TRANSACTION READ ONLY"))
+            yield Repository(session)
+            return
+        session.execute(sa.text("PRAGMA query_only = ON"))
+        try:
+            yield Repository(session)
+        finally:
+            session.execute(sa.text("PRAGMA query_only = OFF"))  # the connection goes back to the pool
+
+
 # Extra template context for the article page: fn(repo, article) -> dict. Issue #6 (version
 # history and diff) adds its provider here and fills the "history" block of article.html.
 ARTICLE_EXTRAS: list[Callable[[Repository, ArticleOut], dict[str, Any]]] = [web_history]
@@ -181,7 +200,7 @@ def create_app(archive: Archive) -> FastAPI:
         context: dict[str, Any] = {"form": form, "hits": None, "offset": (page_no - 1) * PAGE_SIZE, "error": None,
                                    "prev_url": None, "next_url": None}
         status = 200
-        with archive.repository(readonly=True) as repo:
+        with reading(archive) as repo:
             context["sources"] = repo.source_keys()
             context["total"] = repo.count_articles()
             if q.strip():
@@ -205,7 +224,7 @@ def create_app(archive: Archive) -> FastAPI:
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse, include_in_schema=False)
     def article_page(request: Request, article_id: int) -> HTMLResponse:
-        with archive.repository(readonly=True) as repo:
+        with reading(archive) as repo:
             article = repo.get_article(article_id)
             extras: dict[str, Any] = {}
             for provide in ARTICLE_EXTRAS:
@@ -228,7 +247,7 @@ def create_app(archive: Archive) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> JSONResponse:
         """Ranked full-text hits, best first."""
-        with archive.repository(readonly=True) as repo:
+        with reading(archive) as repo:
             filters = build_filters(repo, source, lang, since, until)
             found = repo.search(q, filters, limit=limit + 1, offset=offset, marks=(MARK_OPEN, MARK_CLOSE))
         hits = []
@@ -243,7 +262,7 @@ def create_app(archive: Archive) -> FastAPI:
              responses={404: {"model": ErrorModel, "description": "No such article"}}, tags=["api"])
     def api_article(article_id: int) -> JSONResponse:
         """One article: the same record as an export line (`newsarchive show ID --format json`)."""
-        with archive.repository(readonly=True) as repo:
+        with reading(archive) as repo:
             return JSONResponse(article_record(repo.get_article(article_id)))
 
     return app
@@ -261,6 +280,7 @@ def serve(archive: Archive, host: str = "127.0.0.1", port: int = 8000, log_level
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     except OSError:
         sock.close()
         raise

@@ -182,3 +182,46 @@ def test_api_on_both_backends(archive) -> None:
         assert client.get(f"/api/articles/{expected['id']}").json() == expected
         assert client.get("/api/search", params={"q": "gazprom OR"}).status_code == 400
         assert client.get("/api/search", params={"q": "gazprom", "source": "nope"}).status_code == 400
+
+
+def test_web_sessions_cannot_write(archive) -> None:
+    from newsarchive.web.app import reading
+    from storage import SourceIn, StorageError
+
+    fill(archive)
+    with pytest.raises(StorageError), reading(archive) as repo:
+        repo.upsert_source(SourceIn("intruder", "Intruder", "fr", "https://intruder.test"))
+    with reading(archive) as repo:
+        assert "intruder" not in repo.source_keys() and repo.count_articles() == len(CORPUS)
+    with archive.repository() as repo:  # the archive's own writers are not affected
+        repo.upsert_source(SourceIn("later", "Later", "fr", "https://later.test"))
+
+
+def test_serve_command_answers_until_stopped(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    archive = open_archive(url)
+    ids = fill(archive)
+    archive.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "newsarchive.cli", "serve", "--db", url, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()  # printed once the port is bound
+        assert f"read-only at http://127.0.0.1:{port}/" in banner, (banner, proc.poll())
+        article = httpx.get(f"http://127.0.0.1:{port}/api/articles/{ids[CORPUS[1].url]}", timeout=10)
+        assert article.status_code == 200 and article.json()["title"] == CORPUS[1].title
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err
