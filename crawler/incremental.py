@@ -86,14 +86,21 @@ class IncrementalState:
         if seen is None:
             return True
         if self.revisit_after is not None and seen.born_at >= self.revisit_after:
-            self._count("newsarchive/revisited")
-            return True
+            return True  # already requested by the spider's start (due_for_revisit)
         modified = _w3c_datetime(lastmod)
         if modified is not None and modified > seen.last_seen_at:
             self._count("newsarchive/lastmod_refetched")
             return True
         self._count("newsarchive/known_skipped")
         return False
+
+    def due_for_revisit(self) -> list[str]:
+        """Archived articles young enough for the source's ``revisit_days``: fetched again
+        whether or not a feed, sitemap or listing names them this time."""
+        self.load()
+        if self.revisit_after is None:
+            return []
+        return sorted(url for url, seen in self.known.items() if seen.born_at >= self.revisit_after)
 
     def is_new(self, url: str) -> bool:
         """Not in the archive (what makes a listing page worth paginating past)."""

@@ -78,6 +78,9 @@ class NewsSpider(SitemapSpider):
             yield Request(url, self.parse_feed, errback=self.on_error, meta={"entry": "feed", KIND: "feed"})
         for url in self.source.start_urls:
             yield Request(url, self.parse_listing, errback=self.on_error, meta={"entry": "listing", KIND: "listing"})
+        for url in self.incremental.due_for_revisit():
+            self.crawler.stats.inc_value("newsarchive/revisited")
+            yield Request(url, self.parse_article, errback=self.on_error)
 
     def parse_sitemap(self, response: Response) -> Iterable[Request]:
         self._entry_reached(response)
