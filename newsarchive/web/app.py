@@ -16,6 +16,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 
@@ -138,7 +139,7 @@ def templates() -> Jinja2Templates:
 
 def create_app(archive: Archive) -> FastAPI:
     """The web app over an opened archive; it only ever reads (readonly sessions)."""
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI whose /docs and /redoc pages load Swagger UI from the package, not a CDN
         title="newsarchive",
         summary="Read-only search over the Russia–France business news archive.",
         description="Query language: words, \"quoted phrases\", OR, -exclusion; accent- and "

@@ -150,6 +150,13 @@ def test_bad_input_is_explained_on_the_page(site, page: Page, query: str, status
     assert message in page.locator("[role=alert]").inner_text()
 
 
+def test_api_documentation_page_works_offline(site, page: Page) -> None:
+    base, _ = site
+    page.goto(base + "/docs")
+    page.locator(".opblock-summary-path", has_text="/api/search").wait_for()
+    assert "/api/articles/{article_id}" in page.locator(".swagger-ui").inner_text()
+
+
 def test_json_api_and_its_openapi_description(site) -> None:
     base, ids = site
     with httpx.Client(base_url=base, timeout=10) as client:
