@@ -160,29 +160,39 @@ class LinksMixin:
                 self._link(aid, matches)
 
     def _link(self, aid: int, matches: list[tuple[int, float]]) -> None:
+        """Put ``aid`` and the articles it matches into one cluster, merging their clusters.
+
+        Safe against a concurrent writer linking the same articles (two crawls at once on
+        PostgreSQL): rows are inserted ON CONFLICT DO NOTHING and the clusters are read again
+        and merged afterwards, so neither transaction fails."""
         m = MEMBERS.c
         ids = [aid, *(other for other, _ in matches)]
-        member = dict(self.session.execute(sa.select(m.article_id, m.cluster_id).where(m.article_id.in_(ids))).all())
-        clusters = {member.get(i, i) for i in ids}
-        target = min(clusters)
-        others = sorted(clusters - {target})
-        if others:
-            self.session.execute(sa.update(MEMBERS).where(m.cluster_id.in_(others)).values(cluster_id=target))
+        member = self._clusters_of(ids)
+        target = min(member.get(i, i) for i in ids)
         best, best_score = max(matches, key=lambda pair: (pair[1], -pair[0]))
-        new_rows = [
+        rows = [
             {"article_id": other, "cluster_id": target,
              "similarity": None if other == target else round(score, 4), "matched_id": None if other == target else aid}
             for other, score in matches if other not in member
         ]
-        if new_rows:
-            self.session.execute(sa.insert(MEMBERS), new_rows)
-        row = {"article_id": aid, "cluster_id": target,
-               "similarity": None if aid == target else round(best_score, 4), "matched_id": None if aid == target else best}
-        stmt = self._insert(MEMBERS).values(row)
+        if rows:
+            self.session.execute(self._insert(MEMBERS).on_conflict_do_nothing(index_elements=["article_id"]), rows)
+        stmt = self._insert(MEMBERS).values(
+            article_id=aid, cluster_id=target, similarity=None if aid == target else round(best_score, 4),
+            matched_id=None if aid == target else best)
         stmt = stmt.on_conflict_do_update(index_elements=["article_id"], set_={
             "cluster_id": stmt.excluded.cluster_id, "similarity": stmt.excluded.similarity,
             "matched_id": stmt.excluded.matched_id})
         self.session.execute(stmt)
+        clusters = set(self._clusters_of(ids).values()) | {target} | set(member.values())
+        merged = min(clusters)
+        others = sorted(clusters - {merged})
+        if others:
+            self.session.execute(sa.update(MEMBERS).where(m.cluster_id.in_(others)).values(cluster_id=merged))
+
+    def _clusters_of(self, ids: list[int]) -> dict[int, int]:
+        m = MEMBERS.c
+        return dict(self.session.execute(sa.select(m.article_id, m.cluster_id).where(m.article_id.in_(ids))).all())
 
     def _articles_select(self) -> sa.Select[Any]:
         """SELECT articles.*, story_members.cluster_id (NULL outside a cluster)."""

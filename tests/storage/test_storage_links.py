@@ -137,3 +137,34 @@ def test_apply_reextraction_versions_changed_texts_only(sources: Archive) -> Non
     assert (second.version, second.extractor_version) == (1, "1")
     assert (third.version, third.title) == (1, "Nouveau titre")
     assert clusters[a.article_id] == clusters[c.article_id]  # the trimmed text still matches its reprint
+
+
+def test_two_writers_linking_reprints_of_one_article_at_once_do_not_fail(sources: Archive, db_url: str) -> None:
+    """Two crawls (two sources) store a reprint of the same original at the same time."""
+    import threading
+    import time
+
+    from storage import open_archive
+
+    with sources.repository() as repo:
+        [orig] = repo.store_articles([art("orig", RELEASE)])
+    errors: list[BaseException] = []
+    results = []
+
+    def second_writer() -> None:
+        try:
+            with open_archive(db_url) as other, other.repository() as repo:
+                results.extend(repo.store_articles([art("copy-rbc", REPRINT + "\nReprise par RBC.", source="rbc")]))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    with sources.repository() as repo:
+        [first] = repo.store_articles([art("copy-ft", REPRINT, source="ft")])
+        worker = threading.Thread(target=second_writer)
+        worker.start()
+        time.sleep(0.5)  # the second writer is now linking too, and waits for our transaction
+    worker.join(timeout=30)
+    assert not errors, errors
+    with sources.repository(readonly=True) as repo:
+        clusters = repo.cluster_ids([orig.article_id, first.article_id, results[0].article_id])
+    assert set(clusters.values()) == {orig.article_id} and len(clusters) == 3
