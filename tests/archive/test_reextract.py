@@ -70,3 +70,11 @@ def test_reextract_puts_articles_archived_before_story_clusters_into_the_index(a
     reextract(archive, [source], workers=0)
     with archive.repository(readonly=True) as repo:
         assert repo.cluster_ids([a.article_id, b.article_id]) == {a.article_id: a.article_id, b.article_id: a.article_id}
+
+
+def test_reextract_bad_input_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import run_cli
+
+    result = run_cli("reextract", "--source", "nope", "--since", "2024-01-01", "--db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: unknown source 'nope' (known: ") and result.stderr.count("\n") == 1
