@@ -132,3 +132,30 @@ def test_extraction_pool_gives_what_extraction_in_process_gives() -> None:
         assert pool.pool is not None
     assert [getattr(r, "text", str(r)) for r in here] == [getattr(r, "text", str(r)) for r in there]
     assert str(there[-1]) == "not_html: empty body"
+
+
+def test_an_article_archived_without_its_page_round_trips_from_its_metadata(tmp_path: Path) -> None:
+    from storage.records import ArticleIn, SourceIn
+
+    source = open_archive(f"sqlite:///{tmp_path / 'src.db'}")
+    copy = open_archive(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        with source.repository() as repo:
+            repo.upsert_source(SourceIn("rbth_fr", "RBTH", "fr", "https://fr.rbth.com"))
+            repo.store_articles([ArticleIn(source="rbth_fr", url="https://fr.rbth.com/economie/1-sans-page",
+                                           title="Sans page", text="Un texte archivé sans sa page.\nDeux lignes.",
+                                           authors=["A. Auteur"], tags=["économie"])])
+        path = tmp_path / "meta.warc.gz"
+        with source.repository(readonly=True) as repo, path.open("wb") as out:
+            report = write_warc(repo, out)
+        assert (report.articles, report.responses, report.without_snapshot) == (1, 0, 1)
+        result = import_warc(copy, [path], load_registry(None), workers=0)
+        assert (result.new, result.failed) == (1, 0), result.messages
+        with copy.repository(readonly=True) as repo:
+            [article] = list(repo.iter_articles())
+        assert (article.url, article.title, article.authors, article.tags) == (
+            "https://fr.rbth.com/economie/1-sans-page", "Sans page", ["A. Auteur"], ["économie"])
+        assert _articles(copy) == _articles(source)
+    finally:
+        source.dispose()
+        copy.dispose()
