@@ -28,6 +28,8 @@ class CrawlContext:
         self.failure: str | None = None  # why the crawl failed, if it did
         self.error_messages: list[str] = []
         self.writer: Any = None  # the crawl's crawler.pipelines.ArchiveWriter, shared by the pipelines
+        self.lock: Any = None  # the crawl.locking.SourceLock held while the crawl runs
+        self.skipped: str | None = None  # why this crawl did not run (its source is being crawled elsewhere)
         self._archive: Archive | None = None
 
     @classmethod

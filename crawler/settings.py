@@ -51,7 +51,8 @@ NEWSARCHIVE_TRIGGER = "manual"  # or "schedule": recorded in crawl_runs
 NEWSARCHIVE_BATCH_SIZE = 50  # articles per write transaction
 NEWSARCHIVE_BATCH_SECONDS = 5.0  # ... or this long, whichever comes first
 NEWSARCHIVE_EXTRACT_WORKERS = None  # extraction processes; None = one per core, 0 = in the crawl process
-NEWSARCHIVE_LOCK = True  # one crawl per source at a time, across processes (crawler.locking)
+# One crawl per source at a time, across processes (crawler.locking): a run reads
+# "running" only while its lock is held.
 NEWSARCHIVE_LOCK_TTL = float(os.environ.get("NEWSARCHIVE_LOCK_TTL", 60))  # seconds a dead holder blocks others
 NEWSARCHIVE_LOCK_WAIT = 0.0  # seconds to wait for a source being crawled elsewhere, then skip it
 # seconds allowed for a graceful stop (SIGTERM, time limit) before the crawl is stopped by force

@@ -17,6 +17,7 @@ from storage.errors import (
 from storage.records import (
     ArticleIn,
     ArticleOut,
+    LockInfo,
     RunOut,
     SearchFilters,
     SearchHit,
@@ -35,6 +36,6 @@ __all__ = [
     "make_engine", "content_hash",
     "StorageError", "BadDatabaseURL", "BadQuery", "DatabaseUnreachable", "NotAnArchive", "NotFound",
     "SchemaOutdated", "SchemaTooNew",
-    "ArticleIn", "ArticleOut", "RunOut", "SearchFilters", "SearchHit", "SnapshotIn", "SnapshotOut",
+    "ArticleIn", "ArticleOut", "LockInfo", "RunOut", "SearchFilters", "SearchHit", "SnapshotIn", "SnapshotOut",
     "SourceIn", "StoreResult", "VersionOut",
 ]

@@ -270,18 +270,23 @@ def _classify_sqlite(path: Path, where: str) -> tuple[str, str | None]:
         return "empty", None
     if path.is_dir():
         raise NotAnArchive(f"{where} is a directory, not a database file")
+    # Never open() the file ourselves: closing any descriptor of a SQLite file drops every POSIX
+    # lock this process holds on it (fcntl semantics), so another process may then checkpoint
+    # and delete the WAL under this process's open connections and their later commits are
+    # lost. Only SQLite itself touches the file, which it does safely.
     try:
-        with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
     except OSError as exc:
         raise DatabaseUnreachable(f"cannot read {where}: {exc.strerror or exc}") from None
-    if not header:
+    if size == 0:
         return "empty", None
-    if header != SQLITE_HEADER:
-        raise NotAnArchive(f"{where} is not a SQLite database")
     probe = sa.create_engine(sa.URL.create("sqlite", database=str(path)), poolclass=NullPool)
     try:
         return _classify_with(probe, where, None)
+    except StorageError as exc:
+        if "file is not a database" in str(exc) or "file is encrypted" in str(exc):
+            raise NotAnArchive(f"{where} is not a SQLite database") from None
+        raise
     finally:
         probe.dispose()
 

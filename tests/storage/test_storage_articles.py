@@ -102,9 +102,11 @@ def test_naive_datetimes_are_refused(sources: Archive) -> None:
 
 def test_runs_start_finish_list(sources: Archive) -> None:
     with sources.repository() as repo:
+        assert repo.acquire_lock("lefigaro", "me", ttl=60)[0]  # a crawl runs under its source's lock
         first = repo.start_run("lefigaro", "schedule", pid=4242)
         second = repo.start_run("rbc", "manual")
         assert repo.get_run(first).status == "running"
+        assert repo.get_run(second).status == "interrupted", "running without a live lock: its process died"
         repo.finish_run(first, "finished", pages_fetched=10, articles_new=3, articles_updated=1,
                         articles_unchanged=5, articles_skipped=1, errors=25,
                         error_messages=[f"error {i}" for i in range(25)], stats={"when": T0, "n": 1})
