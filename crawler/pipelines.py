@@ -6,7 +6,8 @@ import hashlib
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from scrapy.exceptions import DropItem, NotConfigured
@@ -27,7 +28,14 @@ logger = logging.getLogger(__name__)
 class ArchiveWriter:
     """Buffers snapshots and articles and writes them in one transaction per batch
     (every ``batch_size`` articles or ``batch_seconds``, and at close). A crash loses at
-    most the batch in memory; a batch is all or nothing."""
+    most the batches not yet committed; a batch is all or nothing.
+
+    Batches are written behind the crawl, by one writer thread (SQLite, zlib and hashing
+    release the GIL, so the reactor keeps fetching while a batch is stored), in order, with
+    at most ``MAX_PENDING`` batches written or waiting: a slower archive slows the crawl
+    down instead of filling the memory. ``flush()`` stores everything, synchronously."""
+
+    MAX_PENDING = 2
 
     def __init__(self, ctx: CrawlContext, batch_size: int, batch_seconds: float):
         self.ctx = ctx
@@ -36,6 +44,8 @@ class ArchiveWriter:
         self.snapshots: list[SnapshotIn] = []
         self.articles: list[ArticleIn] = []
         self.last_flush = time.monotonic()
+        self._thread: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
 
     @classmethod
     def of(cls, crawler) -> "ArchiveWriter":
@@ -49,35 +59,65 @@ class ArchiveWriter:
     def add_snapshot(self, snapshot: SnapshotIn) -> None:
         self.snapshots.append(snapshot)
 
-    def add_article(self, article: ArticleIn) -> None:
+    async def add_article(self, article: ArticleIn) -> None:
         self.articles.append(article)
         if len(self.articles) >= self.batch_size or time.monotonic() - self.last_flush >= self.batch_seconds:
-            self.flush()
+            while len(self._pending) >= self.MAX_PENDING:  # back-pressure
+                await asyncio.wrap_future(self._pending[0])
+                self._collect()
+            self._submit()
+        self._collect()
 
     def flush(self) -> None:
+        """Store the batches in flight and what is buffered; returns once they are committed."""
+        self._submit()
+        while self._pending:
+            self._pending[0].result()
+            self._collect()
+
+    def close(self) -> None:
+        self.flush()
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    def _submit(self) -> None:
         self.last_flush = time.monotonic()
         if not self.snapshots and not self.articles:
             return
         snapshots, articles = self.snapshots, self.articles
         self.snapshots, self.articles = [], []
-        stats = self.ctx.crawler.stats
-        try:
-            with self.ctx.archive.session() as session:
-                repo = Repository(session)
-                if snapshots:
-                    repo.store_snapshots(snapshots)
-                results = repo.store_articles(articles) if articles else []
-        except StorageError as exc:
-            self.ctx.fail(f"could not write {len(articles)} articles to the archive: {exc}")
-            engine = self.ctx.crawler.engine
-            if engine is not None and engine.spider is not None and not getattr(self, "_closing", False):
-                self._closing = True
-                deferred_from_coro(engine.close_spider_async(reason="storage_error"))
-            return
-        for result in results:
-            stats.inc_value(f"newsarchive/articles_{result.outcome}")
-        stats.inc_value("newsarchive/batches")
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
+        self._pending.append(self._thread.submit(self._write, snapshots, articles))
+
+    def _write(self, snapshots: list[SnapshotIn], articles: list[ArticleIn]) -> list:
+        """In the writer thread: one transaction for the batch."""
+        with self.ctx.archive.session() as session:
+            repo = Repository(session)
+            if snapshots:
+                repo.store_snapshots(snapshots)
+            results = repo.store_articles(articles) if articles else []
         logger.debug("stored a batch of %d articles and %d snapshots", len(articles), len(snapshots))
+        return results
+
+    def _collect(self) -> None:
+        """Apply the outcome of the finished batches, in order (in the crawl's thread)."""
+        stats = self.ctx.crawler.stats
+        while self._pending and self._pending[0].done():
+            future = self._pending.popleft()
+            try:
+                results = future.result()
+            except StorageError as exc:
+                self.ctx.fail(f"could not write a batch of articles to the archive: {exc}")
+                engine = self.ctx.crawler.engine
+                if engine is not None and engine.spider is not None and not getattr(self, "_closing", False):
+                    self._closing = True
+                    deferred_from_coro(engine.close_spider_async(reason="storage_error"))
+                continue
+            for result in results:
+                stats.inc_value(f"newsarchive/articles_{result.outcome}")
+            stats.inc_value("newsarchive/batches")
 
 
 class _WriterPipeline:
@@ -192,9 +232,9 @@ class ExtractPipeline:
 class StorePipeline(_WriterPipeline):
     """Hands extracted articles to the archive writer, which stores them in batches."""
 
-    def process_item(self, item: PageItem) -> PageItem:
+    async def process_item(self, item: PageItem) -> PageItem:
         article: Article = item.article
-        self.writer.add_article(ArticleIn(
+        await self.writer.add_article(ArticleIn(
             source=item.source,
             url=article.url,
             title=article.title,
@@ -211,4 +251,4 @@ class StorePipeline(_WriterPipeline):
         return item
 
     def close_spider(self) -> None:
-        self.writer.flush()
+        self.writer.close()
