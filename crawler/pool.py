@@ -14,8 +14,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 
 from crawler.extraction import Article, Rejection, extract_article
@@ -32,11 +36,30 @@ def extract(body: bytes, url: str, source: Source, content_type: str | None) -> 
 
 
 def new_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes, all started now (see ``_without_main``)."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["crawler.pool_preload"])
     owner = os.getpid()
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_watch_owner,
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_watch_owner,
                                initargs=(owner, _start_time(owner)))
+    with _without_main():
+        for _ in range(workers):  # each submit starts one more worker while none is idle
+            pool.submit(os.getpid)
+    return pool
+
+
+@contextmanager
+def _without_main() -> Iterator[None]:
+    """multiprocessing makes every new worker import the parent's main module (for
+    ``newsarchive crawl``: the whole command line, rich, SQLAlchemy, ...; for a script
+    without a ``__main__`` guard: the script again). The workers only need this module,
+    so they are started while ``__main__`` is an empty module."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _start_time(pid: int) -> str | None:
