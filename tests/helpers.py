@@ -74,3 +74,13 @@ def path_of(url: str) -> str:
 
 def requested_paths(server: SiteServer) -> list[str]:
     return [unquote(p) for p, _ in server.requests]
+
+
+def one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    """A failed command that explained itself in exactly one line naming ``needles``."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -10,15 +10,7 @@ from pathlib import Path
 from crawler.sources import Source
 from storage import open_archive
 from tests.helpers import FAST, ROOT, run_cli, write_sources
-
-
-def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+from tests.helpers import one_line_error as _one_line_error
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ from apscheduler.triggers.cron import CronTrigger
 from crawler.sources import Source, default_sources
 from scheduler.service import CrawlLauncher, SchedulerConfig, build_scheduler, job_id, missed, next_run
 from storage import RunOut
-from tests.helpers import run_cli, write_sources
+from tests.helpers import one_line_error, run_cli, write_sources
 
 UTC = timezone.utc
 
@@ -63,24 +63,15 @@ def test_each_crawl_is_a_child_process_with_the_schedule_trigger(tmp_path):
     assert cmd[cmd.index("--log-file") + 1] == str(tmp_path / "a.log")
 
 
-def one_line(result, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_bad_cron_unknown_source_and_unreachable_database_are_one_line_errors(tmp_path):
     bad = replace(default_sources()["rbth_fr"], schedule="61 * * * *")
     write_sources(tmp_path / "s.toml", bad)
-    one_line(run_cli("schedule", "--sources", str(tmp_path / "s.toml"), "--db", f"sqlite:///{tmp_path}/a.db"),
+    one_line_error(run_cli("schedule", "--sources", str(tmp_path / "s.toml"), "--db", f"sqlite:///{tmp_path}/a.db"),
              "schedule", "61 * * * *")
-    one_line(run_cli("schedule", "nosuch", "--db", f"sqlite:///{tmp_path}/a.db"), "nosuch")
-    one_line(run_cli("schedule", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
-    one_line(run_cli("schedule", "--list", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
-    one_line(run_cli("runs", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
+    one_line_error(run_cli("schedule", "nosuch", "--db", f"sqlite:///{tmp_path}/a.db"), "nosuch")
+    one_line_error(run_cli("schedule", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
+    one_line_error(run_cli("schedule", "--list", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
+    one_line_error(run_cli("runs", "--db", "postgresql://nobody@127.0.0.1:1/x"), "127.0.0.1")
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
