@@ -292,15 +292,19 @@ def runs_cmd(source: str | None, limit: int, db: str | None, fmt: str) -> None:
         console.print("no crawl runs" + (f" of {source}" if source else ""))
         return
     styles = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
-    rows = []
+    table = Table(title="crawl runs (UTC)", title_justify="left", box=None, pad_edge=False,
+                  padding=(0, 1, 0, 0))
+    for column in ("run", "source", "trigger", "status", "started", "took"):
+        table.add_column(column, no_wrap=True)
+    for column in ("pages", "new", "upd", "same", "skip", "err"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in runs:
-        started = r.started_at.strftime("%Y-%m-%d %H:%M:%S")
         took = _duration((r.finished_at - r.started_at).total_seconds()) if r.finished_at else "…"
-        rows.append(([str(r.id), r.source, r.trigger, f"[{styles.get(r.status, '')}]{r.status}[/]", started, took],
-                     {"pages_fetched": r.pages_fetched, "articles_new": r.articles_new,
-                      "articles_updated": r.articles_updated, "articles_unchanged": r.articles_unchanged,
-                      "articles_skipped": r.articles_skipped, "errors": r.errors}))
-    console.print(_counts_table("crawl runs (UTC)", ("run", "source", "trigger", "status", "started", "took"), rows))
+        table.add_row(str(r.id), r.source, r.trigger, f"[{styles.get(r.status, '')}]{r.status}[/]",
+                      r.started_at.strftime("%m-%d %H:%M"), took,
+                      *(str(n) for n in (r.pages_fetched, r.articles_new, r.articles_updated, r.articles_unchanged,
+                                         r.articles_skipped, r.errors)))
+    console.print(table)
     for r in runs:
         if r.status in ("failed", "interrupted") and r.error_messages:
             err_console.print(f"run {r.id} ({r.source}): {r.error_messages[0]}", markup=False, highlight=False)
