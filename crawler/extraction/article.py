@@ -96,7 +96,7 @@ def extract_article(
     doc = trafilatura.bare_extraction(
         html,
         url=url,
-        with_metadata=True,
+        with_metadata=False,  # trafilatura's metadata is read lazily below, only for fields ours lacks
         include_comments=False,
         include_tables=True,
         include_images=False,
@@ -104,12 +104,13 @@ def extract_article(
         prune_xpath=_prune_xpaths(tuple(source.drop_selectors) if source else ()),
     )
     raw_text = (getattr(doc, "text", None) or "") if doc is not None else ""
-    if not title and doc is not None:
-        title = doc.title
+    fallback = _TrafilaturaMeta(html, url) if doc is not None else None
+    if not title and fallback is not None:
+        title = fallback.get().title
     paragraphs, dropped = clean_paragraphs(raw_text, title, source)
-    lead = _visible_lead(tree, description)
-    if lead and paragraphs and lead not in paragraphs and not boilerplate.boilerplate_family(lead):
-        paragraphs.insert(0, lead)  # a lead set apart from the body container (Sputnik's announce)
+    if (description and paragraphs and description not in paragraphs
+            and not boilerplate.boilerplate_family(description) and _visible_lead(tree, description)):
+        paragraphs.insert(0, description)  # a lead set apart from the body container (Sputnik's announce)
     text = "\n".join(paragraphs)
     if not text:
         return Rejection(url, "not_article", "no article text found")
@@ -121,8 +122,8 @@ def extract_article(
     if source and source.keywords and not matches_keywords(f"{title}\n{text}", source.keywords):
         return Rejection(url, "keywords", "mentions none of the source's keywords")
 
-    if published is None and doc is not None and doc.date:
-        published = parse_datetime(doc.date, meta.tz)
+    if published is None and fallback is not None and fallback.get().date:
+        published = parse_datetime(fallback.get().date, meta.tz)
     authors = meta.authors()
     return Article(
         url=_canonical(canonical, url),
@@ -132,11 +133,32 @@ def extract_article(
         authors=authors,
         published_at=published,
         modified_at=modified,
-        description=description or (doc.description if doc is not None else None),
-        tags=tags or list((doc.tags or []) if doc is not None else []),
+        description=description or (fallback.get().description if fallback is not None else None),
+        tags=tags or list((fallback.get().tags or []) if fallback is not None else []),
         section=section,
         dropped=dropped,
     )
+
+
+class _TrafilaturaMeta:
+    """trafilatura's own metadata for the page, computed on first use only: the same call
+    ``bare_extraction(..., with_metadata=True)`` makes (it does not alter the tree it reads),
+    skipped on the many pages where our own metadata already has every field."""
+
+    def __init__(self, html: str, url: str):
+        self._html, self._url, self._doc = html, url, None
+
+    def get(self):
+        if self._doc is None:
+            from trafilatura.metadata import Document, extract_metadata
+            from trafilatura.settings import Extractor
+            from trafilatura.utils import load_html
+
+            options = Extractor(with_metadata=True, url=self._url)
+            tree = load_html(self._html, options.max_file_size)
+            self._doc = (extract_metadata(tree, options.url, options.date_params, options.fast, options.author_blacklist)
+                         if tree is not None else Document())
+        return self._doc
 
 
 def clean_paragraphs(text: str, title: str | None, source: "Source | None" = None) -> tuple[list[str], dict[str, int]]:
