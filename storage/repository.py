@@ -569,12 +569,10 @@ class Repository(LinksMixin):
             raise ValueError("marks must be two non-empty strings without '\"'")
         parsed = parse_query(query)
         if self.dialect == "sqlite":
-            stmt = _sqlite_search(parsed, filters, limit, offset, marks)
-        else:
-            stmt = _pg_search(parsed, filters, limit, offset, marks)
+            return _sqlite_search(self.session, parsed, filters, limit, offset, marks)
         return [
             SearchHit(r.id, r.source_key, r.url, r.title, r.published_at, r.language, r.snippet or "", float(r.rank))
-            for r in self.session.execute(stmt)
+            for r in self.session.execute(_pg_search(parsed, filters, limit, offset, marks))
         ]
 
 
@@ -613,36 +611,77 @@ def _sqlite_matches(parsed: Query) -> sa.ColumnElement[bool]:
     ))
 
 
+def _sqlite_group_clause(groups: Sequence[str | None]) -> sa.ColumnElement[bool] | None:
+    """The articles of these language groups (None: no stemmer); None if that is all of them."""
+    if set(groups) == {*STEMMERS, None}:
+        return None
+    code = sa.func.lower(sa.func.substr(sa.func.coalesce(ARTICLES.c.language, ""), 1, 2))
+    named = [g for g in groups if g is not None]
+    clauses = [code.in_(named)] if named else []
+    if None in groups:
+        clauses.append(code.not_in(list(STEMMERS)))
+    return sa.or_(*clauses)
+
+
 def _sqlite_search(
-    parsed: Query, filters: SearchFilters, limit: int, offset: int, marks: tuple[str, str] = ("[", "]")
-) -> sa.Select[Any]:
+    session: Session, parsed: Query, filters: SearchFilters, limit: int, offset: int,
+    marks: tuple[str, str] = ("[", "]"),
+) -> list[SearchHit]:
     """One FTS5 query per article language group, each with the query stemmed for that
-    language (as PostgreSQL does with its configurations), merged by rank."""
+    language (as PostgreSQL does with its configurations), merged by rank.
+
+    Groups whose stemmed query is the same share one FTS5 query. Two steps: first every
+    match is ranked (bm25 only) and the page kept; then snippets are made for the page's
+    hits only (snippet() reads and tokenizes a text: made for every match, it took most of
+    the time of a search for a frequent word).
+    """
     a = ARTICLES.c
     fts = sa.table("articles_fts", sa.column("rowid"))
     fts_ref: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
     bm25 = sa.func.bm25(fts_ref, *SQLITE_BM25_WEIGHTS)  # lower is better
-    snippet = sa.func.snippet(fts_ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
-    code = sa.func.lower(sa.func.substr(sa.func.coalesce(a.language, ""), 1, 2))
     groups: list[str | None] = [*STEMMERS, None]
     if filters.language:
         groups = [language_group(filters.language)]
-    branches = [
-        sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language,
-                  snippet.label("snippet"), (-bm25).label("rank"))
-        .select_from(fts.join(ARTICLES, a.id == fts.c.rowid))
-        .where(fts_ref.op("MATCH")(to_fts5(parsed, group)),
-               code == group if group else code.not_in(list(STEMMERS)),
-               *_filter_clauses(filters))
-        for group in groups
-    ]
+    by_match: dict[str, list[str | None]] = {}
+    for group in groups:
+        by_match.setdefault(to_fts5(parsed, group), []).append(group)
+    matches = list(by_match)
+    branches = []
+    for i, (match, match_groups) in enumerate(by_match.items()):
+        in_groups = _sqlite_group_clause(match_groups)
+        branches.append(
+            sa.select(a.id, (-bm25).label("rank"), a.published_at, sa.literal(i).label("branch"))
+            .select_from(fts.join(ARTICLES, a.id == fts.c.rowid))
+            .where(fts_ref.op("MATCH")(match), *([] if in_groups is None else [in_groups]), *_filter_clauses(filters))
+        )
     hits = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("hits")
-    return (
-        sa.select(hits)
+    page = session.execute(
+        sa.select(hits.c.id, hits.c.rank, hits.c.branch)
         .order_by(hits.c.rank.desc(), hits.c.published_at.desc(), hits.c.id)
         .limit(limit)
         .offset(offset)
-    )
+    ).all()
+    if not page:
+        return []
+    snippet = sa.func.snippet(fts_ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
+    snippets: dict[int, str] = {}
+    articles: dict[int, sa.Row[Any]] = {}
+    for i, match in enumerate(matches):
+        ids = [r.id for r in page if r.branch == i]
+        for chunk in _chunks(ids):
+            # "rowid + 0": FTS5 would run the MATCH again for each id of an "rowid IN" it is handed
+            snippets.update(session.execute(
+                sa.select(fts.c.rowid, snippet).where(fts_ref.op("MATCH")(match), (fts.c.rowid + 0).in_(chunk))
+            ).all())
+    for chunk in _chunks([r.id for r in page]):
+        articles.update((r.id, r) for r in session.execute(
+            sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language).where(a.id.in_(chunk))))
+    return [
+        SearchHit(r.id, art.source_key, art.url, art.title, art.published_at, art.language,
+                  snippets.get(r.id) or "", float(r.rank))
+        for r in page
+        if (art := articles.get(r.id)) is not None  # else deleted between the two steps
+    ]
 
 
 def _pg_tsquery(parsed: Query, cfg: str, *, with_exclusions: bool = True) -> sa.ColumnElement[Any]:
