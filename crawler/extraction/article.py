@@ -10,10 +10,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
+import cssselect
 import trafilatura
 from cssselect import GenericTranslator
 from lxml import etree
 from lxml import html as lxml_html
+from trafilatura.utils import load_html
 
 from crawler.urls import normalize_url, same_site
 
@@ -83,9 +85,14 @@ def extract_article(
         html, _ = decode_html(html, content_type)
     if not html.strip() or "<" not in html:
         return Rejection(url, "not_html", "no markup")
-    tree = _parse(html)
+    tree = load_html(html)  # trafilatura's own parse: the one tree both it and our metadata read
     if tree is None:
-        return Rejection(url, "not_html", "unparseable markup")
+        tree = _parse(html)
+        if tree is None:
+            return Rejection(url, "not_html", "unparseable markup")
+        content: str | lxml_html.HtmlElement = html  # trafilatura fails on it in its own way
+    else:
+        content = tree  # bare_extraction works on a copy, this tree stays as parsed
 
     tz = source.timezone if source else "UTC"
     meta = PageMeta(tree, tz)
@@ -94,14 +101,14 @@ def extract_article(
     description, tags, section = meta.description(), meta.tags(), meta.section()
     canonical, declared_language = meta.canonical(), meta.declared_language()
     doc = trafilatura.bare_extraction(
-        html,
+        content,
         url=url,
         with_metadata=False,  # trafilatura's metadata is read lazily below, only for fields ours lacks
         include_comments=False,
         include_tables=True,
         include_images=False,
         deduplicate=False,
-        prune_xpath=_prune_xpaths(tuple(source.drop_selectors) if source else ()),
+        prune_xpath=_prune_xpaths_for(tree, tuple(source.drop_selectors) if source else ()),
     )
     raw_text = (getattr(doc, "text", None) or "") if doc is not None else ""
     fallback = _TrafilaturaMeta(html, url) if doc is not None else None
@@ -249,3 +256,52 @@ def _prune_xpaths(source_selectors: tuple[str, ...]) -> list[str]:
     return [translator.css_to_xpath(s) for s in source_selectors] + [
         f"({translator.css_to_xpath(s)}){guard}" for s in boilerplate.PRUNE_SELECTORS
     ]
+
+
+_CLASS_ID_VALUES = etree.XPath("//@class | //@id")
+
+
+def _prune_xpaths_for(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> list[str]:
+    """``_prune_xpaths`` without the selectors that cannot match this page: each XPath is a full
+    pass over the tree, and most selectors name a class or id the page does not use. A selector
+    is skipped only when a class or id string it requires occurs in none of the page's class and
+    id attributes; pruning never adds attributes, so the result is the same as with them all."""
+    values = "\0".join(_CLASS_ID_VALUES(tree))
+    return [xpath for xpath, alternatives in _prune_plan(source_selectors)
+            if alternatives is None or any(all(lit in values for lit in needed) for needed in alternatives)]
+
+
+@lru_cache(maxsize=256)
+def _prune_plan(source_selectors: tuple[str, ...]) -> list[tuple[str, list[frozenset[str]] | None]]:
+    """Each prune XPath with, per comma-separated alternative of its selector, the class/id
+    strings that alternative requires (None: always evaluate)."""
+    selectors = list(source_selectors) + list(boilerplate.PRUNE_SELECTORS)
+    plan = []
+    for xpath, css in zip(_prune_xpaths(source_selectors), selectors):
+        try:
+            alternatives = [frozenset(_required_literals(sel.parsed_tree)) for sel in cssselect.parse(css)]
+        except cssselect.SelectorError:
+            alternatives = []
+        plan.append((xpath, alternatives if alternatives and all(alternatives) else None))
+    return plan
+
+
+def _required_literals(node) -> set[str]:
+    """Class names, ids and class/id attribute values a parsed CSS selector cannot match without
+    (what sits inside :not() is not required)."""
+    found: set[str] = set()
+    while node is not None:
+        value = None
+        if isinstance(node, cssselect.parser.Class):
+            value = node.class_name
+        elif isinstance(node, cssselect.parser.Hash):
+            value = node.id
+        elif (isinstance(node, cssselect.parser.Attrib) and node.attrib in ("class", "id") and node.namespace is None
+              and node.operator in ("=", "~=", "|=", "^=", "$=", "*=")):
+            value = getattr(node.value, "value", node.value)
+        if isinstance(value, str) and value and not any(c.isspace() for c in value):
+            found.add(value)
+        if isinstance(node, cssselect.parser.CombinedSelector):
+            found |= _required_literals(node.subselector)
+        node = getattr(node, "selector", None)
+    return found
