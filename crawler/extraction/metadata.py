@@ -5,7 +5,7 @@ import json
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from lxml import html as lxml_html
@@ -104,22 +104,24 @@ class PageMeta:
         return publisher.get("name") if isinstance(publisher, dict) else None
 
     def published(self) -> datetime | None:
-        return self._date(
-            self.ld("datePublished") or self.ld("dateCreated"),
-            self.meta("article:published_time", "og:article:published_time", "datepublished", "pubdate",
-                      "publish-date", "publication_date", "dc.date", "dc.date.issued", "date"),
-            *self.tree.xpath('//*[@itemprop="datePublished"]/@content | //*[@itemprop="datePublished"]/@datetime'),
-            *self.tree.xpath("//time[@pubdate]/@datetime | //time[contains(@class,'publish')]/@datetime"),
-            *self.tree.xpath("(//article//time/@datetime)[1] | (//time/@datetime)[1]"),
-            *[_from_unix(v) for v in self.tree.xpath("(//*[@data-unixtime]/@data-unixtime)[1]")],
-        )
+        def candidates() -> Iterator[Any]:  # lazily: the page-wide XPaths only run when needed
+            yield self.ld("datePublished") or self.ld("dateCreated")
+            yield self.meta("article:published_time", "og:article:published_time", "datepublished", "pubdate",
+                            "publish-date", "publication_date", "dc.date", "dc.date.issued", "date")
+            yield from self.tree.xpath('//*[@itemprop="datePublished"]/@content | //*[@itemprop="datePublished"]/@datetime')
+            yield from self.tree.xpath("//time[@pubdate]/@datetime | //time[contains(@class,'publish')]/@datetime")
+            yield from self.tree.xpath("(//article//time/@datetime)[1] | (//time/@datetime)[1]")
+            yield from (_from_unix(v) for v in self.tree.xpath("(//*[@data-unixtime]/@data-unixtime)[1]"))
+
+        return self._date(candidates())
 
     def modified(self) -> datetime | None:
-        return self._date(
-            self.ld("dateModified"),
-            self.meta("article:modified_time", "og:updated_time", "datemodified", "last-modified", "dc.date.modified"),
-            *self.tree.xpath('//*[@itemprop="dateModified"]/@content | //*[@itemprop="dateModified"]/@datetime'),
-        )
+        def candidates() -> Iterator[Any]:
+            yield self.ld("dateModified")
+            yield self.meta("article:modified_time", "og:updated_time", "datemodified", "last-modified", "dc.date.modified")
+            yield from self.tree.xpath('//*[@itemprop="dateModified"]/@content | //*[@itemprop="dateModified"]/@datetime')
+
+        return self._date(candidates())
 
     def description(self) -> str | None:
         value = self.meta("og:description", "description", "twitter:description") or self.ld("description")
@@ -161,7 +163,7 @@ class PageMeta:
                 return href.strip()
         return self.meta("og:url")
 
-    def _date(self, *candidates: Any) -> datetime | None:
+    def _date(self, candidates: Iterable[Any]) -> datetime | None:
         for value in candidates:
             if isinstance(value, list):
                 value = value[0] if value else None
