@@ -8,8 +8,9 @@ Decisions (documented in the README):
 - Same source, same normalised text (content_hash), another URL -> the URL becomes an
   alias (``article_aliases``) of the article already archived, never a second article.
 - Near-identical texts (any sources) -> one story cluster (``story_members``): MinHash LSH
-  bands (``story_bands``) find candidates in SQL, the exact shingle overlap confirms them
-  (storage/stories.py). A cluster's id is the id of its oldest article. Clusters only grow
+  bands (``story_bands``) find candidates in SQL, the shingle overlap confirms them
+  (storage/stories.py), computed from the stored shingle hashes (``story_shingles``) so that
+  no candidate text is read and re-shingled. A cluster's id is the id of its oldest article. Clusters only grow
   and merge: a later edit never splits one.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from storage import stories
-from storage.models import Article, ArticleAlias, ArticleVersion, Base, StoryBand, StoryMember
+from storage.models import Article, ArticleAlias, ArticleVersion, Base, StoryBand, StoryMember, StoryShingles
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,6 +38,7 @@ VERSIONS = Base.metadata.tables[ArticleVersion.__tablename__]
 ALIASES = Base.metadata.tables[ArticleAlias.__tablename__]
 BANDS = Base.metadata.tables[StoryBand.__tablename__]
 MEMBERS = Base.metadata.tables[StoryMember.__tablename__]
+SHINGLES = Base.metadata.tables[StoryShingles.__tablename__]
 CHUNK = 500
 META_FIELDS = ("title", "authors", "published_at", "modified_at", "language", "description", "tags")
 
@@ -129,19 +131,26 @@ class LinksMixin:
     # --- story clusters --------------------------------------------------------------------
 
     def index_stories(self, texts: Mapping[int, str]) -> None:
-        """(Re)compute the bands of these articles (id -> text) and link each to the archived
-        articles whose text is near-identical. Called by store_articles for every new or
-        changed text; batched: one candidate query for the whole batch."""
+        """(Re)compute the bands and shingle hashes of these articles (id -> text) and link
+        each to the archived articles whose text is near-identical. Called by store_articles
+        for every new or changed text; batched: one candidate query for the whole batch.
+
+        The cost does not grow with the archive's size: candidates found by band are
+        confirmed from their stored shingle hashes (story_shingles), never by reading and
+        re-shingling their texts (only articles indexed before revision 0004 are, once)."""
         if not texts:
             return
         ids = list(texts)
         for chunk in _chunks(ids):
             self.session.execute(sa.delete(BANDS).where(BANDS.c.article_id.in_(chunk)))
-        sh = {aid: stories.shingles(text) for aid, text in texts.items()}
-        keys = {aid: sorted(set(stories.band_keys(s))) for aid, s in sh.items() if stories.clusterable(s)}
+            self.session.execute(sa.delete(SHINGLES).where(SHINGLES.c.article_id.in_(chunk)))
+        hashes = {aid: stories.hashes_of(stories.shingles(text)) for aid, text in texts.items()}
+        keys = {aid: sorted(set(stories.keys_of(stories.signature_of(h))))
+                for aid, h in hashes.items() if h.size >= stories.MIN_SHINGLES}
         rows = [{"band_key": k, "article_id": aid} for aid, ks in keys.items() for k in ks]
         for chunk in _chunks(rows):
             self.session.execute(sa.insert(BANDS), list(chunk))
+        self._store_hashes(hashes, list(keys))
         all_keys = sorted({k for ks in keys.values() for k in ks})
         holders: dict[int, set[int]] = {}
         for chunk in _chunks(all_keys):
@@ -149,15 +158,36 @@ class LinksMixin:
                     sa.select(BANDS.c.band_key, BANDS.c.article_id).where(BANDS.c.band_key.in_(chunk))):
                 holders.setdefault(row.band_key, set()).add(row.article_id)
         candidates = {aid: set().union(*(holders.get(k, set()) for k in ks)) - {aid} for aid, ks in keys.items()}
-        missing = sorted(set().union(*candidates.values()) - set(sh)) if candidates else []
-        for chunk in _chunks(missing):
-            for row in self.session.execute(sa.select(ARTICLES.c.id, ARTICLES.c.text).where(ARTICLES.c.id.in_(chunk))):
-                sh[row.id] = stories.shingles(row.text)
+        archived = sorted(set().union(*candidates.values()) - set(hashes)) if candidates else []
+        self._load_hashes(archived, hashes)
         for aid in ids:
-            matches = [(other, stories.overlap(sh[aid], sh[other])) for other in sorted(candidates.get(aid, ()))]
+            matches = [(other, stories.hash_overlap(hashes[aid], hashes[other]))
+                       for other in sorted(candidates.get(aid, ()))]
             matches = [(other, score) for other, score in matches if score >= stories.LINK_THRESHOLD]
             if matches:
                 self._link(aid, matches)
+
+    def _store_hashes(self, hashes: Mapping[int, Any], ids: Sequence[int], concurrent: bool = False) -> None:
+        rows = [{"article_id": aid, "hashes": stories.to_bytes(hashes[aid])} for aid in ids]
+        if not rows:
+            return
+        stmt = (self._insert(SHINGLES).on_conflict_do_nothing(index_elements=["article_id"]) if concurrent
+                else sa.insert(SHINGLES))
+        for chunk in _chunks(rows):
+            self.session.execute(stmt, list(chunk))
+
+    def _load_hashes(self, ids: Sequence[int], hashes: dict[int, Any]) -> None:
+        """Read the stored shingle hashes of these articles; compute (and store) those of
+        articles indexed before they were stored."""
+        c = SHINGLES.c
+        for chunk in _chunks(ids):
+            for row in self.session.execute(sa.select(c.article_id, c.hashes).where(c.article_id.in_(chunk))):
+                hashes[row.article_id] = stories.from_bytes(row.hashes)
+        legacy = [aid for aid in ids if aid not in hashes]
+        for chunk in _chunks(legacy):
+            for row in self.session.execute(sa.select(ARTICLES.c.id, ARTICLES.c.text).where(ARTICLES.c.id.in_(chunk))):
+                hashes[row.id] = stories.hashes_of(stories.shingles(row.text))
+        self._store_hashes(hashes, legacy, concurrent=True)
 
     def _link(self, aid: int, matches: list[tuple[int, float]]) -> None:
         """Put ``aid`` and the articles it matches into one cluster, merging their clusters.

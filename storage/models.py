@@ -225,6 +225,17 @@ class StoryBand(Base):
                                             index=True)
 
 
+class StoryShingles(Base):
+    """The shingle set of a story-clustered article's text, as sorted distinct 32-bit hashes
+    (little-endian uint32): candidates found by band are confirmed from these, without
+    reading and re-shingling their texts (see storage/stories.py)."""
+
+    __tablename__ = "story_shingles"
+
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class StoryMember(Base):
     """An article that belongs to a story cluster (two or more near-identical texts).
     ``cluster_id`` is the id of the cluster's first archived article; ``similarity`` is the

@@ -40,8 +40,11 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 def words(text: str) -> list[str]:
     """Lowercase, accent-free word tokens of ``text`` (ё → е, é → e)."""
     decomposed = unicodedata.normalize("NFD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _WORD.findall(plain)
+    # the combining marks among the text's few distinct characters, each removed by a C-level
+    # str.replace (measured: 20x faster than a char-by-char join, 25x faster than str.translate)
+    for mark in {c for c in set(decomposed) if unicodedata.combining(c)}:
+        decomposed = decomposed.replace(mark, "")
+    return _WORD.findall(decomposed)
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> frozenset[str]:
@@ -100,10 +103,60 @@ def signature(sh: Iterable[str]) -> Any:
 
 def band_keys(sh: Iterable[str]) -> list[int]:
     """The LSH band keys (signed 64-bit, for a BIGINT column) of a shingle set."""
-    values = signature(sh)
+    return keys_of(signature(sh))
+
+
+def keys_of(values: Any) -> list[int]:
+    """The LSH band keys of a MinHash signature."""
     keys = []
     for band in range(BANDS):
         chunk = values[band * BAND_ROWS : (band + 1) * BAND_ROWS]
         digest = hashlib.blake2b(band.to_bytes(2, "big") + chunk.astype("<u8").tobytes(), digest_size=8).digest()
         keys.append(int.from_bytes(digest, "big", signed=True))
     return keys
+
+
+# --- stored shingle hashes ------------------------------------------------------------------
+# Each clustered article's shingle set is stored as the sorted, distinct 32-bit hashes of its
+# shingles (the same hashes the MinHash uses; ~4 bytes a word). A candidate found by band is
+# then confirmed from its stored hashes, without reading and re-shingling its text: the overlap
+# of two hash sets equals the overlap of the shingle sets but for 32-bit collisions (for two
+# texts of 1,000 shingles, ~2e-4 spurious common hashes expected: the score moves by < 0.001
+# with probability > 0.9998). MinHash values of screened candidates alone could not decide:
+# template-like texts of unequal length have Jaccard estimates too close to the threshold.
+
+
+def hashes_of(sh: Iterable[str]) -> Any:
+    """The sorted distinct 32-bit hashes (numpy uint32) of a shingle set."""
+    import numpy as np
+
+    return np.unique(np.fromiter((_h32(s.encode("utf-8")) for s in sh), dtype=np.uint32))
+
+
+def signature_of(hashes: Any) -> Any:
+    """The MinHash signature of a set of shingle hashes (what ``signature`` computes)."""
+    import numpy as np
+
+    a, b = _permutations()
+    if hashes.size == 0:
+        return np.full(NUM_PERM, PRIME, dtype=np.uint64)
+    return ((a * hashes.astype(np.uint64)[None, :] + b) % np.uint64(PRIME)).min(axis=1)
+
+
+def hash_overlap(a: Any, b: Any) -> float:
+    """``overlap`` of two shingle sets, from their sorted distinct hashes."""
+    import numpy as np
+
+    if not a.size or not b.size:
+        return 0.0
+    return int(np.intersect1d(a, b, assume_unique=True).size) / min(a.size, b.size)
+
+
+def to_bytes(hashes: Any) -> bytes:
+    return hashes.astype("<u4").tobytes()
+
+
+def from_bytes(data: bytes) -> Any:
+    import numpy as np
+
+    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
