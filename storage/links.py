@@ -144,7 +144,7 @@ class LinksMixin:
         for chunk in _chunks(ids):
             self.session.execute(sa.delete(BANDS).where(BANDS.c.article_id.in_(chunk)))
             self.session.execute(sa.delete(SHINGLES).where(SHINGLES.c.article_id.in_(chunk)))
-        hashes = {aid: stories.hashes_of(stories.shingles(text)) for aid, text in texts.items()}
+        hashes = {aid: stories.text_hashes(text) for aid, text in texts.items()}
         keys = {aid: sorted(set(stories.keys_of(stories.signature_of(h))))
                 for aid, h in hashes.items() if h.size >= stories.MIN_SHINGLES}
         rows = [{"band_key": k, "article_id": aid} for aid, ks in keys.items() for k in ks]
@@ -186,7 +186,7 @@ class LinksMixin:
         legacy = [aid for aid in ids if aid not in hashes]
         for chunk in _chunks(legacy):
             for row in self.session.execute(sa.select(ARTICLES.c.id, ARTICLES.c.text).where(ARTICLES.c.id.in_(chunk))):
-                hashes[row.id] = stories.hashes_of(stories.shingles(row.text))
+                hashes[row.id] = stories.text_hashes(row.text)
         self._store_hashes(hashes, legacy, concurrent=True)
 
     def _link(self, aid: int, matches: list[tuple[int, float]]) -> None:

@@ -128,9 +128,23 @@ def keys_of(values: Any) -> list[int]:
 
 def hashes_of(sh: Iterable[str]) -> Any:
     """The sorted distinct 32-bit hashes (numpy uint32) of a shingle set."""
+    return _unique_hashes(s.encode("utf-8") for s in sh)
+
+
+def text_hashes(text: str) -> Any:
+    """``hashes_of(shingles(text))``, without building the set of shingle strings."""
+    tokens = [t.encode("utf-8") for t in words(text)]
+    if len(tokens) < SHINGLE_WORDS:
+        return _unique_hashes([b" ".join(tokens)] if tokens else [])
+    return _unique_hashes(b" ".join(tokens[i : i + SHINGLE_WORDS]) for i in range(len(tokens) - SHINGLE_WORDS + 1))
+
+
+def _unique_hashes(shingles_utf8: Iterable[bytes]) -> Any:
     import numpy as np
 
-    return np.unique(np.fromiter((_h32(s.encode("utf-8")) for s in sh), dtype=np.uint32))
+    blake2b = hashlib.blake2b  # _h32's hash: the 4-byte digests, read as little-endian uint32
+    digests = b"".join([blake2b(s, digest_size=4).digest() for s in shingles_utf8])
+    return np.unique(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
 
 
 def signature_of(hashes: Any) -> Any:
