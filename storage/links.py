@@ -130,23 +130,26 @@ class LinksMixin:
 
     # --- story clusters --------------------------------------------------------------------
 
-    def index_stories(self, texts: Mapping[int, str]) -> None:
+    def index_stories(self, texts: Mapping[int, str],
+                      prints: Mapping[int, stories.Fingerprint | None] | None = None) -> None:
         """(Re)compute the bands and shingle hashes of these articles (id -> text) and link
         each to the archived articles whose text is near-identical. Called by store_articles
         for every new or changed text; batched: one candidate query for the whole batch.
 
         The cost does not grow with the archive's size: candidates found by band are
         confirmed from their stored shingle hashes (story_shingles), never by reading and
-        re-shingling their texts (only articles indexed before revision 0004 are, once)."""
+        re-shingling their texts (only articles indexed before revision 0004 are, once).
+        ``prints``: the texts' fingerprints when the caller computed them (trusted to match)."""
         if not texts:
             return
         ids = list(texts)
         for chunk in _chunks(ids):
             self.session.execute(sa.delete(BANDS).where(BANDS.c.article_id.in_(chunk)))
             self.session.execute(sa.delete(SHINGLES).where(SHINGLES.c.article_id.in_(chunk)))
-        hashes = {aid: stories.text_hashes(text) for aid, text in texts.items()}
-        keys = {aid: sorted(set(stories.keys_of(stories.signature_of(h))))
-                for aid, h in hashes.items() if h.size >= stories.MIN_SHINGLES}
+        given = prints or {}
+        fps = {aid: given.get(aid) or stories.fingerprint(text) for aid, text in texts.items()}
+        hashes = {aid: stories.from_bytes(fp.hashes) for aid, fp in fps.items()}
+        keys = {aid: list(fp.band_keys) for aid, fp in fps.items() if fp.band_keys}
         rows = [{"band_key": k, "article_id": aid} for aid, ks in keys.items() for k in ks]
         for chunk in _chunks(rows):
             self.session.execute(sa.insert(BANDS), list(chunk))

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from storage.stories import Fingerprint
 
 Outcome = Literal["new", "updated", "unchanged"]
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
@@ -34,6 +37,7 @@ class ArticleIn:
     tags: list[str] = field(default_factory=list)
     snapshot_sha256: str | None = None  # raw page this text came from, if stored
     extractor_version: str | None = None
+    story: Fingerprint | None = None  # storage.stories.fingerprint(text), if the caller computed it
 
 
 @dataclass(frozen=True)

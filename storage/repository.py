@@ -324,8 +324,9 @@ class Repository(LinksMixin):
         self._update_existing(batch, hashes, existing, seen, results)
         self._insert_versions(batch, hashes, results, seen)
         self._store_aliases(aliases, results, seen)
-        self.index_stories({r.article_id: batch[url].text for url, r in results.items()
-                            if r.outcome != "unchanged"})
+        changed = {r.article_id: url for url, r in results.items() if r.outcome != "unchanged"}
+        self.index_stories({aid: batch[url].text for aid, url in changed.items()},
+                           {aid: batch[url].story for aid, url in changed.items()})
         return [results[url] for url in batch]
 
     def _check_sources(self, keys: set[str]) -> None:

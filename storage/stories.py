@@ -20,6 +20,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -174,3 +175,20 @@ def from_bytes(data: bytes) -> Any:
     import numpy as np
 
     return np.frombuffer(data, dtype="<u4").astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What story clustering needs of a text: its shingle hashes (``to_bytes`` of
+    ``text_hashes``) and, when it is long enough to cluster, its band keys. Computed by
+    ``fingerprint``, possibly in another process (the crawl's extraction workers) and passed
+    with the article (``ArticleIn.story``), so that the storing process does not shingle it."""
+
+    hashes: bytes
+    band_keys: tuple[int, ...]
+
+
+def fingerprint(text: str) -> Fingerprint:
+    hashes = text_hashes(text)
+    keys = tuple(sorted(set(keys_of(signature_of(hashes))))) if hashes.size >= MIN_SHINGLES else ()
+    return Fingerprint(to_bytes(hashes), keys)

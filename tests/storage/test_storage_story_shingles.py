@@ -50,3 +50,16 @@ def test_an_article_indexed_before_stored_hashes_still_clusters_and_gets_them(so
         clusters = repo.cluster_ids([orig.article_id, copy.article_id])
     assert clusters == {orig.article_id: orig.article_id, copy.article_id: orig.article_id}
     assert set(_hashes(sources)) == {orig.article_id, copy.article_id}
+
+
+def test_a_fingerprint_computed_by_the_caller_is_used_as_given(sources: Archive) -> None:
+    """ArticleIn.story lets another process (e.g. an extraction worker) shingle the text."""
+    given = stories.fingerprint(UNRELATED)  # deliberately not the text's: proves it is not recomputed
+    assert given.band_keys and stories.fingerprint(RELEASE) != given
+    with sources.repository() as repo:
+        [orig] = repo.store_articles([art("a", RELEASE)])
+        [copy] = repo.store_articles([art("b", REPRINT, source="ft", story=stories.fingerprint(REPRINT))])
+        [odd] = repo.store_articles([art("c", RELEASE, source="rbc", story=given)])
+        clusters = repo.cluster_ids([orig.article_id, copy.article_id, odd.article_id])
+    assert clusters == {orig.article_id: orig.article_id, copy.article_id: orig.article_id}
+    assert _hashes(sources)[odd.article_id] == given.hashes
