@@ -95,6 +95,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="extract-cost-") as tmp:
         site = args.site
         if site is None:
+            if not (args.bench / "make_site.py").is_file():
+                sys.exit(f"no make_site.py in {args.bench}: pass --bench DIR (../shared/bench) or --site DIR")
             site = Path(tmp) / "site"
             subprocess.run([sys.executable, str(args.bench / "make_site.py"), str(site), "--articles",
                             str(args.articles), "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
