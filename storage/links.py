@@ -16,6 +16,7 @@ Decisions (documented in the README):
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -160,7 +161,7 @@ class LinksMixin:
             for row in self.session.execute(
                     sa.select(BANDS.c.band_key, BANDS.c.article_id).where(BANDS.c.band_key.in_(chunk))):
                 holders.setdefault(row.band_key, set()).add(row.article_id)
-        candidates = {aid: set().union(*(holders.get(k, set()) for k in ks)) - {aid} for aid, ks in keys.items()}
+        candidates = {aid: self._best_candidates(aid, ks, holders) for aid, ks in keys.items()}
         archived = sorted(set().union(*candidates.values()) - set(hashes)) if candidates else []
         self._load_hashes(archived, hashes)
         for aid in ids:
@@ -169,6 +170,15 @@ class LinksMixin:
             matches = [(other, score) for other, score in matches if score >= stories.LINK_THRESHOLD]
             if matches:
                 self._link(aid, matches)
+
+    @staticmethod
+    def _best_candidates(aid: int, keys: Sequence[int], holders: Mapping[int, set[int]]) -> set[int]:
+        """The articles sharing a band with ``aid``; at most stories.MAX_CANDIDATES of them,
+        those sharing the most bands (then the newest) when there are more."""
+        shared = Counter(other for k in keys for other in holders.get(k, ()) if other != aid)
+        if len(shared) <= stories.MAX_CANDIDATES:
+            return set(shared)
+        return set(sorted(shared, key=lambda other: (-shared[other], -other))[: stories.MAX_CANDIDATES])
 
     def _store_hashes(self, hashes: Mapping[int, Any], ids: Sequence[int], concurrent: bool = False) -> None:
         rows = [{"article_id": aid, "hashes": stories.to_bytes(hashes[aid])} for aid in ids]

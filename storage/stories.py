@@ -34,6 +34,12 @@ SEED = 20261127  # fixed forever: stored band keys depend on it
 PRIME = 4294967311  # the smallest prime above 2**32
 MIN_SHINGLES = 20  # texts shorter than this (in shingles) are not clustered: too little evidence
 LINK_THRESHOLD = 0.6  # overlap coefficient from which two texts are one story
+# At most this many candidates are confirmed per text: those sharing the most bands, then the
+# newest. Only bites on archives where many unrelated texts share a band (template-made texts
+# like the bench site's: Jaccard ~0.15 between unrelated articles, so each new one shares a
+# band with ~4 % of the archive); it keeps the cost per article bounded there. A near-duplicate
+# (overlap >= 0.6) usually shares several bands, so it ranks first.
+MAX_CANDIDATES = 50
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
