@@ -63,3 +63,12 @@ def test_a_fingerprint_computed_by_the_caller_is_used_as_given(sources: Archive)
         clusters = repo.cluster_ids([orig.article_id, copy.article_id, odd.article_id])
     assert clusters == {orig.article_id: orig.article_id, copy.article_id: orig.article_id}
     assert _hashes(sources)[odd.article_id] == given.hashes
+
+
+def test_candidates_are_capped_keeping_those_sharing_most_bands_then_the_newest(monkeypatch) -> None:
+    from storage.links import LinksMixin
+
+    monkeypatch.setattr(stories, "MAX_CANDIDATES", 3)
+    holders = {1: {10, 11, 12, 13, 99}, 2: {11, 99}, 3: {5}}
+    assert LinksMixin._best_candidates(99, [1, 2, 3], holders) == {11, 13, 12}
+    assert LinksMixin._best_candidates(99, [2, 3], holders) == {11, 5}  # under the cap: all, never itself
