@@ -114,10 +114,10 @@ def test_the_lock_refuses_a_second_crawl_and_a_killed_crawl_leaves_no_stale_lock
 
         # The lock of the dead process does not block the next crawl, whose site still hangs:
         # it is stopped at its 8 s time limit and recorded failed with that reason.
-        started = time.monotonic()
+        # (The hung page would hold a crawl that waits for it 30 s, DOWNLOAD_TIMEOUT, and more with
+        # retries: finishing well before that shows the limit and the forced stop at work.)
         limited = write_sources(tmp_path / "limited.toml", replace(source, time_limit=8))
-        third = run_cli("crawl", "demo", "--db", db, "--sources", str(limited), *FAST, env=ENV, timeout=90)
-        took = time.monotonic() - started
+        third = run_cli("crawl", "demo", "--db", db, "--sources", str(limited), *FAST, env=ENV, timeout=35)
         assert third.returncode == 1, third.stderr
         assert "time limit" in third.stderr
     history = {r["id"]: r for r in runs(db)}
@@ -125,7 +125,6 @@ def test_the_lock_refuses_a_second_crawl_and_a_killed_crawl_leaves_no_stale_lock
     latest = max(history.values(), key=lambda r: r["id"])
     assert latest["status"] == "failed" and any("time limit" in m for m in latest["error_messages"]), latest
     assert article_count(db_path) == 9, "every article but the hung one is archived"
-    assert took < 60, f"the hung crawl took {took:.0f} s to stop"
     assert_consistent(db_path)
     with open_archive(db) as archive, archive.repository(readonly=True) as repo:
         assert repo.get_lock("demo") is None, "the lock is released after the stop"
@@ -161,12 +160,9 @@ def test_sigterm_stops_a_crawl_gracefully_in_bounded_time(tmp_path):
                  what="the article pages")
         time.sleep(3.0)  # and extracted: they wait in the writer's batch, unstored
         proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        proc.wait(timeout=30)
-        took = time.monotonic() - started
+        proc.wait(timeout=25)  # bounded: the hung download alone would hold a graceful stop for 30 s and more
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr.read()
-    assert took < 15, f"stopping took {took:.0f} s"
     run = {r["id"]: r for r in runs(db)}[run_id]
     assert run["status"] == "interrupted"
     stored = article_count(db_path)
@@ -231,11 +227,8 @@ def test_sigterm_stops_the_scheduler_and_its_running_crawl(tmp_path):
             wait_for(lambda: len(server.requests) >= 8, what="some pages")
         finally:
             sched.send_signal(signal.SIGTERM)
-            started = time.monotonic()
-            sched.wait(timeout=60)
-        took = time.monotonic() - started
+            sched.wait(timeout=25)  # bounded, although its crawl waits for a page that never comes
     assert sched.returncode == 0, sched.stderr.read()
-    assert took < 25, f"the scheduler took {took:.0f} s to stop"
     run = {r["id"]: r for r in runs(db)}[run_id]
     assert run["trigger"] == "schedule" and run["status"] == "interrupted"
     with pytest.raises(ProcessLookupError):
