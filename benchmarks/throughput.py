@@ -130,17 +130,24 @@ def crawl(db_url: str, sources_file: Path, extra: list[str]) -> tuple[float, tup
 
 
 def export_jsonl(db_url: str, path: Path) -> str:
-    from storage import open_archive
+    """Our JSON Lines export, plus the ``date`` field check_archive.py reads (it was written for
+    the naive pipeline's records): the publication date in the site's own time zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    with open_archive(db_url) as archive, archive.repository(readonly=True) as repo, path.open("wb") as out:
-        try:
-            from storage.export import export_articles
-        except ImportError:  # before `newsarchive export` existed
-            for a in repo.iter_articles():
-                out.write(json.dumps({"url": a.url, "title": a.title, "text": a.text}, ensure_ascii=False)
-                          .encode() + b"\n")
-            return "repository.iter_articles"
+    from storage import open_archive
+    from storage.export import export_articles
+
+    raw = path.with_suffix(".raw.jsonl")
+    with open_archive(db_url) as archive, archive.repository(readonly=True) as repo, raw.open("wb") as out:
         export_articles(repo, "jsonl", out)
+    moscow = ZoneInfo("Europe/Moscow")  # the bench site imitates fr.rbth.com, whose dates are Moscow time
+    with raw.open(encoding="utf-8") as lines, path.open("w", encoding="utf-8") as out:
+        for line in lines:
+            record = json.loads(line)
+            published = record.get("published_at")
+            record["date"] = datetime.fromisoformat(published).astimezone(moscow).date().isoformat() if published else None
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return "storage.export.export_articles"
 
 
