@@ -17,4 +17,5 @@ class PageItem:
     content_type: str | None = None
     snapshot_sha256: str | None = None  # set by SnapshotPipeline
     article: Any = None  # crawler.extraction.Article, set by ExtractPipeline
+    story: Any = None  # storage.stories.Fingerprint of article.text, set by ExtractPipeline's workers
     extra: dict[str, Any] = field(default_factory=dict)

@@ -21,6 +21,7 @@ from crawler.items import PageItem
 from crawler.sources import Source
 from storage import Repository, StorageError
 from storage.records import ArticleIn, SnapshotIn
+from storage.stories import Fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -184,18 +185,21 @@ class ExtractPipeline:
     async def process_item(self, item: PageItem) -> PageItem:
         source = CrawlContext.of(self.crawler).source
         assert source is not None
-        result = await self._run(item, source)
+        result, story = await self._run(item, source)
         stats = self.crawler.stats
         if isinstance(result, Rejection):
             stats.inc_value("newsarchive/articles_skipped")
             stats.inc_value(f"newsarchive/skipped/{result.reason}")
             raise DropItem(f"skipped {item.url}: {result}")
         item.article = result
+        item.story = story
         return item
 
-    async def _run(self, item: PageItem, source: Source) -> Article | Rejection:
+    async def _run(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None]:
+        """The extraction's result and, from a worker, the article's story fingerprint (in-process,
+        None: storage computes it in its writer thread)."""
         if self.workers <= 0:
-            return extract_article(item.body, item.url, source, content_type=item.content_type)
+            return extract_article(item.body, item.url, source, content_type=item.content_type), None
         if self.pool is None:
             self.pool = self._new_pool()
         async with self.slots:
@@ -206,16 +210,16 @@ class ExtractPipeline:
             finally:
                 self.in_flight -= 1
 
-    async def _run_pooled(self, item: PageItem, source: Source) -> Article | Rejection:
+    async def _run_pooled(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None]:
         for attempt in (1, 2):
             pool = self.pool
             try:
                 future = pool.submit(pool_module.extract, item.body, item.url, source, item.content_type)
-                pid, result = await asyncio.wrap_future(future)
+                pid, result, story = await asyncio.wrap_future(future)
                 if pid not in self.pids:
                     self.pids.add(pid)
                     self.crawler.stats.set_value("newsarchive/extract_pids", ",".join(map(str, sorted(self.pids))))
-                return result
+                return result, story
             except BrokenProcessPool:
                 # A worker died (out of memory, a crash in a C library): start a new pool
                 # and try the page once more, so no page is lost or stored twice. Every page
@@ -247,6 +251,7 @@ class StorePipeline(_WriterPipeline):
             tags=article.tags,
             snapshot_sha256=item.snapshot_sha256,
             extractor_version=article.extractor_version,
+            story=item.story,  # computed next to the extraction, in a worker (None: storage computes it)
         ))
         return item
 

@@ -1,6 +1,7 @@
 """The extraction worker pool: processes that run extract_article next to the crawl.
 
-This module is what the workers import, so it stays light: no Scrapy, no SQLAlchemy.
+This module is what the workers import, so it stays light: no Scrapy, no SQLAlchemy
+(``storage.stories`` is pure hashing: importing it does not import the DB code).
 
 - Workers are forked from a ``forkserver`` (never from the crawl process itself, which runs
   threads) that has already imported the extractor and loaded its language model, so the
@@ -24,15 +25,32 @@ from concurrent.futures import ProcessPoolExecutor
 
 from crawler.extraction import Article, Rejection, extract_article
 from crawler.sources import Source
+from storage.stories import Fingerprint, fingerprint
 
 logger = logging.getLogger(__name__)
 
 PARENT_CHECK_SECONDS = 1.0
 
 
-def extract(body: bytes, url: str, source: Source, content_type: str | None) -> tuple[int, Article | Rejection]:
-    """Runs in a worker: the result, and the pid it ran in (the crawl records it in its stats)."""
-    return os.getpid(), extract_article(body, url, source, content_type=content_type)
+def extract(body: bytes, url: str, source: Source,
+            content_type: str | None) -> tuple[int, Article | Rejection, Fingerprint | None]:
+    """Runs in a worker: the result, the pid it ran in (the crawl records it in its stats) and,
+    for an article, its text's story fingerprint (``ArticleIn.story``), so that the crawl
+    process does not shingle the text when it stores it."""
+    result = extract_article(body, url, source, content_type=content_type)
+    return os.getpid(), result, story_of(result)
+
+
+def story_of(result: Article | Rejection) -> Fingerprint | None:
+    """The fingerprint of an article's text; None for a rejection, or if it fails (storage then
+    computes it itself: an optimisation must never lose an article)."""
+    if not isinstance(result, Article):
+        return None
+    try:
+        return fingerprint(result.text)
+    except Exception:  # pragma: no cover - defensive
+        logger.warning("could not fingerprint %s; storage will", result.url, exc_info=True)
+        return None
 
 
 def new_pool(workers: int) -> ProcessPoolExecutor:

@@ -1,5 +1,5 @@
 """Imported once by the extraction pool's forkserver (crawler.pool), never by the crawl:
-loads the extractor and its language model so that every forked worker shares them."""
+loads the extractor, its language model and numpy (story fingerprints) so that every forked worker shares them."""
 from __future__ import annotations
 
 import logging
@@ -14,3 +14,11 @@ try:
     py3langid.classify("Le commerce entre la Russie et la France a progressé cette année.")
 except Exception:  # pragma: no cover - warming up is an optimisation only
     logger.debug("could not warm up the language model", exc_info=True)
+
+try:  # numpy and the MinHash permutations, for the story fingerprints the workers compute
+    from storage import stories
+
+    stories.fingerprint("Le commerce entre la Russie et la France a progressé cette année.")
+    stories._permutations()
+except Exception:  # pragma: no cover - warming up is an optimisation only
+    logger.debug("could not warm up the story fingerprints", exc_info=True)

@@ -20,6 +20,7 @@ from crawler.extraction import Article
 from crawler.items import PageItem
 from crawler.pipelines import ExtractPipeline
 from crawler.sources import Source
+from storage import stories
 from tests.helpers import ROOT
 
 ARTICLE = ("<html><head><title>Irkoutsk accueille des investisseurs français</title></head><body><article>"
@@ -79,6 +80,22 @@ def test_extraction_runs_in_worker_processes_with_a_bounded_queue() -> None:
     pids = {int(p) for p in stats.get_value("newsarchive/extract_pids").split(",")}
     assert pids and os.getpid() not in pids  # extraction ran elsewhere
     assert stats.get_value("newsarchive/extract_in_flight_max") == 3  # never more queued than allowed
+
+
+def test_workers_fingerprint_the_story_without_importing_sqlalchemy() -> None:
+    pipeline = _pipeline(_source())  # one worker: the one that extracted answers the check below
+
+    async def go():
+        item = await pipeline.process_item(_item())
+        # eval: a builtin, so the check runs in the worker without importing this test module
+        loaded = await asyncio.wrap_future(pipeline.pool.submit(
+            eval, "sorted(m for m in ('sqlalchemy', 'storage.db', 'storage.stories') if m in __import__('sys').modules)"))
+        return item, loaded
+
+    item, loaded = _run(pipeline, go)
+    assert loaded == ["storage.stories"]  # the fingerprint was computed there, without the DB code
+    assert item.story is not None and item.story == stories.fingerprint(item.article.text)
+    assert item.story.band_keys  # long enough to cluster: its band keys came along too
 
 
 def test_a_worker_that_dies_is_replaced_and_the_page_extracted_once(tmp_path: Path) -> None:
