@@ -147,10 +147,9 @@ class _BoundedProcess(CrawlerProcess):
         from twisted.internet import reactor
 
         # Scrapy's "before shutdown" trigger would wait for the hung downloads: drop it.
-        for phase in ("before",):
-            triggers = reactor._eventTriggers.get("shutdown")  # type: ignore[attr-defined]
-            if triggers is not None:
-                getattr(triggers, phase).clear()
+        triggers = reactor._eventTriggers.get("shutdown")  # type: ignore[attr-defined]
+        if triggers is not None:
+            triggers.before.clear()
         if reactor.running:
             reactor.stop()
 

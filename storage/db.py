@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DB_URL = "sqlite:///newsarchive.db"
 ENV_VAR = "NEWSARCHIVE_DB"
-SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Read the archive through a memory map (the OS page cache, shared by all connections) rather than
 # read() calls into a 2 MB private cache: a search looks up the article row of every FTS5 match,
