@@ -1,4 +1,8 @@
-"""The newsarchive command line: thin click commands, each over one library call."""
+"""The newsarchive command line: thin click commands, each over one library call.
+
+Start-up time matters (a re-crawl that finds nothing new is mostly start-up, and `--help`
+should answer at once), so this module imports only click: each command imports what it
+needs (Scrapy, SQLAlchemy, rich, ...) when it runs."""
 from __future__ import annotations
 
 import functools
@@ -6,23 +10,51 @@ import json
 import logging
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
-from crawler.sources import SourcesError, load_registry
-from storage import StorageError, open_archive, resolve_db_url
-from newsarchive.demo import DemoError
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 logger = logging.getLogger(__name__)
-err_console = Console(stderr=True)
-console = Console()
+
+
+class _LazyConsole:
+    """A rich Console made (and rich imported) on first use."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+err_console = _LazyConsole(stderr=True)
+console = _LazyConsole()
 
 DB_HELP = "Archive database URL (default: $NEWSARCHIVE_DB, else sqlite:///newsarchive.db)."
 SOURCES_HELP = "Extra sources file layered over the defaults (default: $NEWSARCHIVE_SOURCES)."
+
+# The errors a user can cause (a bad URL, source key, sources file...): (module, class).
+DOMAIN_ERRORS = (("storage.errors", "StorageError"), ("crawler.sources", "SourcesError"),
+                 ("newsarchive.demo", "DemoError"))
+
+
+def _table(*args: Any, **kwargs: Any) -> Table:
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 def db_option(f: Callable) -> Callable:
@@ -40,10 +72,21 @@ def friendly_errors(f: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except (StorageError, SourcesError, DemoError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if _is_domain_error(exc):
+                raise click.ClickException(str(exc)) from None
+            raise
 
     return wrapper
+
+
+def _is_domain_error(exc: Exception) -> bool:
+    """Whether ``exc`` is one of DOMAIN_ERRORS; a module that was never imported raised none of them."""
+    for module_name, class_name in DOMAIN_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return True
+    return False
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,6 +117,8 @@ def db_upgrade(db: str | None) -> None:
 
     Example: newsarchive db upgrade --db postgresql://localhost/news
     """
+    from storage import open_archive, resolve_db_url
+
     with open_archive(resolve_db_url(db), migrate=True) as archive:
         before, after = archive.upgrade()
     if before == after:
@@ -93,6 +138,8 @@ def sources_cmd(sources_file: str | None, fmt: str) -> None:
 
     Example: newsarchive sources --sources my-sources.toml
     """
+    from crawler.sources import load_registry
+
     registry = load_registry(sources_file)
     if fmt == "json":
         rows = [{"key": s.key, "name": s.name, "language": s.language, "base_url": s.base_url,
@@ -101,7 +148,7 @@ def sources_cmd(sources_file: str | None, fmt: str) -> None:
                 for s in registry]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{len(registry)} sources ({', '.join(registry.files)})")
+    table = _table(title=f"{len(registry)} sources ({', '.join(registry.files)})")
     for column in ("key", "name", "lang", "discovery", "schedule", "filter"):
         table.add_column(column)
     for s in registry:
@@ -148,6 +195,9 @@ def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: s
     """
     if not keys and not all_:
         raise click.UsageError("name at least one source key, or --all (see: newsarchive sources)")
+    from crawler.sources import load_registry
+    from storage import resolve_db_url
+
     registry = load_registry(sources_file)
     sources = registry.select(keys, all_)
     settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
@@ -178,6 +228,7 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None, *,
            trigger: str = "manual", log_file: str | None = None):
     from crawler.runner import run_crawls
+    from storage import open_archive
 
     _configure_logging(verbose, log_file)
     archive = open_archive(db_url)  # fail fast, with one line, before any request is sent
@@ -218,7 +269,9 @@ def _live_progress(crawlers) -> Iterator[None]:
     if not err_console.is_terminal:
         yield
         return
-    with Live(Progress(), console=err_console, refresh_per_second=4, transient=True):
+    from rich.live import Live
+
+    with Live(Progress(), console=err_console.real, refresh_per_second=4, transient=True):
         yield
 
 
@@ -229,7 +282,7 @@ COUNT_COLUMNS = (("pages", "pages_fetched"), ("new", "articles_new"), ("updated"
 
 def _counts_table(title: str, left: tuple[str, ...], rows: list[tuple[list[str], dict[str, int]]]) -> Table:
     """A table of ``left`` text columns, then one right-aligned column per count."""
-    table = Table(title=title, title_justify="left")
+    table = _table(title=title, title_justify="left")
     for column in left:
         table.add_column(column)
     for column, _ in COUNT_COLUMNS:
@@ -283,6 +336,8 @@ def runs_cmd(source: str | None, limit: int, db: str | None, fmt: str) -> None:
 
     Example: newsarchive runs --source rbth_fr --limit 5
     """
+    from storage import open_archive, resolve_db_url
+
     with open_archive(resolve_db_url(db)) as archive, archive.repository(readonly=True) as repo:
         runs = repo.list_runs(source, limit=limit)
     if fmt == "json":
@@ -292,7 +347,7 @@ def runs_cmd(source: str | None, limit: int, db: str | None, fmt: str) -> None:
         console.print("no crawl runs" + (f" of {source}" if source else ""))
         return
     styles = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
-    table = Table(title="crawl runs (UTC)", title_justify="left", box=None, pad_edge=False,
+    table = _table(title="crawl runs (UTC)", title_justify="left", box=None, pad_edge=False,
                   padding=(0, 1, 0, 0))
     for column in ("run", "source", "trigger", "status", "started", "took"):
         table.add_column(column, no_wrap=True)
@@ -351,7 +406,9 @@ def schedule_cmd(keys: tuple[str, ...], db: str | None, sources_file: str | None
     import os
     from pathlib import Path
 
+    from crawler.sources import load_registry
     from scheduler.service import SchedulerConfig, last_runs, missed, next_run, run_scheduler
+    from storage import resolve_db_url
 
     registry = load_registry(sources_file)
     sources = registry.select(keys, not keys)
@@ -365,7 +422,7 @@ def schedule_cmd(keys: tuple[str, ...], db: str | None, sources_file: str | None
     if list_:
         previous = last_runs(db_url)
         due = set(missed(sources, previous)) if config.catch_up else set()
-        table = Table(title="schedule (UTC)", title_justify="left")
+        table = _table(title="schedule (UTC)", title_justify="left")
         for column in ("source", "cron", "next run", "last run", "status", "new", "errors"):
             table.add_column(column)
         for s in sources:
@@ -403,6 +460,7 @@ def demo_cmd(db: str | None, port: int, verbose: bool) -> None:
     Example: newsarchive demo --db sqlite:///demo.db
     """
     from newsarchive.demo import run_demo
+    from storage import resolve_db_url
 
     ok = run_demo(resolve_db_url(db), port=port, crawl=lambda sources, url: _crawl(sources, url, verbose))
     if not ok:
@@ -425,6 +483,8 @@ def filter_options(f: Callable) -> Callable:
 
 def open_for_reading(db: str | None):  # type: ignore[no-untyped-def]
     """The archive as it is: never created or migrated by a command that only reads."""
+    from storage import open_archive, resolve_db_url
+
     return open_archive(resolve_db_url(db), migrate=False, create=False)
 
 
@@ -534,7 +594,7 @@ def show_cmd(article: str, pair: tuple[int, ...], list_versions: bool, diff: boo
         if fmt == "json":
             click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
             return
-        table = Table(title=f"#{found.id} {found.title}", title_justify="left")
+        table = _table(title=f"#{found.id} {found.title}", title_justify="left")
         for column in ("version", "first seen", "extractor", "words -/+", "title"):
             table.add_column(column)
         for row in rows:
@@ -688,7 +748,7 @@ def _bar(description: str) -> Iterator[_Bar | None]:
         return
     from rich.progress import Progress
 
-    with Progress(console=err_console, transient=True) as progress:
+    with Progress(console=err_console.real, transient=True) as progress:
         yield _Bar(progress, progress.add_task(description, total=None))
 
 
@@ -713,8 +773,10 @@ def reextract_cmd(source_keys: tuple[str, ...], since: str | None, workers: int 
       newsarchive reextract --sources my-sources.toml --source rbth_fr
       newsarchive reextract --since 2024-01-01
     """
+    from crawler.sources import load_registry
     from newsarchive.filters import parse_date
     from newsarchive.reextract import reextract
+    from storage import open_archive, resolve_db_url
 
     registry = load_registry(sources_file)
     for key in source_keys:
@@ -723,7 +785,7 @@ def reextract_cmd(source_keys: tuple[str, ...], since: str | None, workers: int 
     with open_archive(resolve_db_url(db)) as archive, _bar("re-extracting") as bar:
         report = reextract(archive, registry, sources=source_keys, since=start, workers=workers,
                            on_total=bar.total if bar else None, on_progress=bar.advance if bar else None)
-    table = Table(title="re-extraction", title_justify="left")
+    table = _table(title="re-extraction", title_justify="left")
     for column in ("examined", "changed", "unchanged", "failed"):
         table.add_column(column, justify="right")
     table.add_row(str(report.examined), str(report.changed), str(report.unchanged), str(report.failed))
@@ -755,7 +817,9 @@ def import_warc_cmd(files: tuple[str, ...], source_key: str | None, workers: int
       newsarchive import-warc export.warc.gz
       newsarchive import-warc crawl-*.warc.gz --source rbth_fr --sources my-sources.toml
     """
+    from crawler.sources import load_registry
     from newsarchive.warc import import_warc
+    from storage import open_archive, resolve_db_url
 
     registry = load_registry(sources_file)
     if source_key:
@@ -763,7 +827,7 @@ def import_warc_cmd(files: tuple[str, ...], source_key: str | None, workers: int
     with open_archive(resolve_db_url(db)) as archive, _bar("importing") as bar:
         report = import_warc(archive, files, registry, source_key=source_key, workers=workers,
                              on_page=bar.advance if bar else None)
-    table = Table(title=f"WARC import ({report.files} files, {report.records} records)", title_justify="left")
+    table = _table(title=f"WARC import ({report.files} files, {report.records} records)", title_justify="left")
     for column in ("pages", "new", "updated", "unchanged", "skipped", "failed"):
         table.add_column(column, justify="right")
     table.add_row(*(str(getattr(report, c)) for c in ("pages", "new", "updated", "unchanged", "skipped", "failed")))
