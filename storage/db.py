@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -183,6 +181,8 @@ class Archive:
         return translate_db_error(exc, where=self.where, secrets=self._secrets)
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         try:
             with self._readonly_engine.connect() as conn:
                 return MigrationContext.configure(conn).get_current_revision()
@@ -191,6 +191,9 @@ class Archive:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Migrate to the newest schema; returns (revision before, revision after)."""
+        from alembic import command
+        from alembic.runtime.migration import MigrationContext
+
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":

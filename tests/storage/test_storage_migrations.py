@@ -53,3 +53,20 @@ def test_downgrade_then_upgrade_round_trips(archive: Archive) -> None:
     before, after = archive.upgrade()
     assert before is None and after == archive.current_revision()
     assert _diffs(archive, include_name=include_name) == []
+
+
+def test_revision_ids_read_from_the_files_are_alembics() -> None:
+    """Opening an archive reads the shipped revisions from the files' syntax, not through Alembic:
+    the same revisions, the same links between them, the same head."""
+    from storage.migrations import head_revision, is_known_revision, revision_graph, script_directory
+
+    script = script_directory()
+    graph = revision_graph()
+    assert graph is not None
+    def downs(down: str | tuple[str, ...] | None) -> tuple[str, ...]:
+        return () if down is None else (down,) if isinstance(down, str) else tuple(down)
+
+    assert graph == {rev.revision: downs(rev.down_revision) for rev in script.walk_revisions()}
+    assert head_revision() == script.get_current_head()
+    assert all(is_known_revision(revision) for revision in graph)
+    assert not is_known_revision("ffff_from_the_future") and not is_known_revision("0001")
