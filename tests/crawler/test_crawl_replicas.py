@@ -55,6 +55,9 @@ def test_crawl_replica_archives_every_article_and_nothing_else(key: str, tmp_pat
     latest, earlier = runs[0], runs[1]
     assert earlier.status == latest.status == "finished"
     assert earlier.articles_new == len(want["articles"])
+    # the spider asks for each page once (NewsSpider._requested): the links that news pages
+    # repeat never reach Scrapy's duplicate filter, which a re-yielded link would
+    assert earlier.stats.get("dupefilter/filtered", 0) == 0, earlier.stats
     assert latest.articles_new == 0 and latest.articles_updated == 0  # a second run adds nothing new
     # ... and, being incremental (crawler/incremental.py), does not fetch archived articles again
     assert latest.articles_unchanged == 0
