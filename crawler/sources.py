@@ -52,6 +52,9 @@ class Source:
     min_chars: int = 250
     time_limit: int = 3600  # seconds; a crawl still running then is stopped and recorded failed
     revisit_days: int = 0  # re-crawls refetch archived articles younger than this (0: never), to catch edits
+    # also run trafilatura's readability/jusText comparison on every page (about twice the
+    # extraction CPU); for a site whose layout the main extractor misreads
+    fallback_extractors: bool = False
     origin_file: str = ""
 
     # -- derived -------------------------------------------------------
@@ -137,7 +140,7 @@ _URL_KEYS = ("start_urls", "feeds", "sitemaps")
 _REGEX_KEYS = ("article_urls", "follow_urls", "drop_lines")
 _KNOWN_KEYS = frozenset(
     ("name", "language", "schedule", "max_pages", "download_delay", "concurrency", "timezone", "min_chars", "time_limit",
-     "revisit_days")
+     "revisit_days", "fallback_extractors")
     + _LIST_KEYS
 )
 
@@ -219,6 +222,10 @@ def _validate(raw: Mapping[str, Any], file: str, key: str) -> Source:
             values[name] = value
     if "download_delay" in values:
         values["download_delay"] = float(values["download_delay"])
+    if "fallback_extractors" in raw:
+        if not isinstance(raw["fallback_extractors"], bool):
+            raise check.fail("fallback_extractors", "must be true or false")
+        values["fallback_extractors"] = raw["fallback_extractors"]
     return Source(**values)
 
 
@@ -331,7 +338,7 @@ def dump_sources(sources: Iterable[Source]) -> str:
         lines.append(f"[sources.{source.key}]")
         for name in ("name", "language") + _LIST_KEYS + ("schedule", "max_pages", "download_delay",
                                                          "concurrency", "timezone", "min_chars", "time_limit",
-                                                         "revisit_days"):
+                                                         "revisit_days", "fallback_extractors"):
             value = getattr(source, name)
             if name not in ("name", "language") and value == getattr(defaults, name):
                 continue
