@@ -31,7 +31,7 @@ class ArchiveWriter:
     (every ``batch_size`` articles or ``batch_seconds``, and at close). A crash loses at
     most the batches not yet committed; a batch is all or nothing.
 
-    Batches are written behind the crawl, by one writer thread (SQLite, zlib and hashing
+    Batches are written behind the crawl, by one writer thread (SQLite, zstd and hashing
     release the GIL, so the reactor keeps fetching while a batch is stored), in order, with
     at most ``MAX_PENDING`` batches written or waiting: a slower archive slows the crawl
     down instead of filling the memory. ``flush()`` stores everything, synchronously."""

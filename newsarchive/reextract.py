@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from crawler.extraction import Article, Rejection
 from crawler.sources import Registry, Source
 from newsarchive.extractjobs import Extractor, Job
-from storage import Archive, NotFound
+from storage import Archive, DamagedSnapshot, NotFound
 from storage.records import ArticleIn, SearchFilters
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,9 @@ def _run_batch(archive: Archive, by_key: dict[str, Source], batch: list[_Target]
                     meta, body = repo.get_snapshot(target.snapshot)
                 except NotFound:
                     report.fail(f"{where}: its snapshot {target.snapshot[:12]}… is missing from the archive")
+                    continue
+                except DamagedSnapshot as exc:
+                    report.fail(f"{where}: {exc}; the archived text is kept")
                     continue
                 jobs.append((target, Job(body, meta.url, source, meta.headers.get("Content-Type"))))
     updates: list[tuple[int, ArticleIn]] = []

@@ -39,7 +39,7 @@ from crawler.extraction import Rejection
 from crawler.sources import Registry, Source
 from newsarchive.extractjobs import Extractor, Job
 from newsarchive.reextract import article_in
-from storage import Archive, NotFound, Repository
+from storage import Archive, DamagedSnapshot, NotFound, Repository
 from storage.records import ArticleIn, ArticleOut, SearchFilters, SnapshotIn, SourceIn
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def write_warc(repo: Repository, out: BinaryIO, filters: SearchFilters = SearchF
                 meta, body = repo.get_snapshot(sha)
             except NotFound:
                 report.missing_snapshots.append(f"article {article.id} ({article.url}): snapshot {sha[:12]}… missing")
+            except DamagedSnapshot as exc:
+                report.missing_snapshots.append(f"article {article.id} ({article.url}): {exc}")
             else:
                 record = writer.create_warc_record(
                     meta.url, "response", payload=io.BytesIO(body), length=len(body),

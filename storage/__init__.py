@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from storage.errors import (
         BadDatabaseURL,
         BadQuery,
+        DamagedSnapshot,
         DatabaseUnreachable,
         NotAnArchive,
         NotFound,
@@ -41,8 +42,8 @@ logger = logging.getLogger(__name__)
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["DEFAULT_DB_URL", "Archive", "make_engine", "normalize_db_url", "open_archive",
                      "resolve_db_url"], "storage.db"),
-    **dict.fromkeys(["BadDatabaseURL", "BadQuery", "DatabaseUnreachable", "NotAnArchive", "NotFound",
-                     "SchemaOutdated", "SchemaTooNew", "StorageError"], "storage.errors"),
+    **dict.fromkeys(["BadDatabaseURL", "BadQuery", "DamagedSnapshot", "DatabaseUnreachable", "NotAnArchive",
+                     "NotFound", "SchemaOutdated", "SchemaTooNew", "StorageError"], "storage.errors"),
     **dict.fromkeys(["ArticleIn", "ArticleOut", "LockInfo", "RunOut", "SearchFilters", "SearchHit",
                      "SnapshotIn", "SnapshotOut", "SourceIn", "StoreResult", "VersionOut"], "storage.records"),
     **dict.fromkeys(["Repository", "content_hash"], "storage.repository"),
@@ -51,8 +52,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "DEFAULT_DB_URL", "Archive", "Repository", "open_archive", "resolve_db_url", "normalize_db_url",
     "make_engine", "content_hash",
-    "StorageError", "BadDatabaseURL", "BadQuery", "DatabaseUnreachable", "NotAnArchive", "NotFound",
-    "SchemaOutdated", "SchemaTooNew",
+    "StorageError", "BadDatabaseURL", "BadQuery", "DamagedSnapshot", "DatabaseUnreachable", "NotAnArchive",
+    "NotFound", "SchemaOutdated", "SchemaTooNew",
     "ArticleIn", "ArticleOut", "LockInfo", "RunOut", "SearchFilters", "SearchHit", "SnapshotIn", "SnapshotOut",
     "SourceIn", "StoreResult", "VersionOut",
 ]

@@ -39,6 +39,10 @@ class NotFound(StorageError):
     """No such archive, article, run, snapshot or source."""
 
 
+class DamagedSnapshot(StorageError):
+    """A stored page body that no longer decompresses."""
+
+
 class BadDatabaseURL(StorageError):
     """A database URL or path that cannot be used."""
 

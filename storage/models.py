@@ -148,7 +148,7 @@ class ArticleVersion(Base):
 
 
 class Snapshot(Base):
-    """A raw page body, stored once per distinct content (zlib-compressed)."""
+    """A raw page body, stored once per distinct content (zstd-compressed; zlib in archives written before Dec. 2026)."""
 
     __tablename__ = "snapshots"
 

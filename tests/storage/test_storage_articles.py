@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from storage_factories import T0, art
 
-from storage import Archive, NotFound, SearchFilters, SnapshotIn, SourceIn, content_hash
+from storage import Archive, DamagedSnapshot, NotFound, SearchFilters, SnapshotIn, SourceIn, content_hash
 
 MSK = timezone(timedelta(hours=3))
 
@@ -199,3 +199,24 @@ def test_store_articles_is_batched(sources: Archive) -> None:
         sa.event.remove(sources.engine, "before_cursor_execute", count)
     assert outcomes == {"unchanged"}
     assert first < 200 and second < 100, (first, second)
+
+
+def test_snapshots_stored_by_earlier_versions_still_read_and_damage_is_named(archive: Archive) -> None:
+    """Bodies were zlib streams before zstd: both read back; a body that decompresses with
+    neither is a DamagedSnapshot (a StorageError), not a crash."""
+    import zlib
+
+    old, new = b"<html>" + "ancien format ".encode() * 300 + b"</html>", b"<html>zstd</html>" * 200
+    with archive.repository() as repo:
+        sha_old, sha_new, sha_bad = repo.store_snapshots([SnapshotIn("https://example.test/old", 200, {}, old, T0),
+                                                          SnapshotIn("https://example.test/new", 200, {}, new, T0),
+                                                          SnapshotIn("https://example.test/bad", 200, {}, b"x" * 99, T0)])
+    with archive.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE snapshots SET body = :b WHERE sha256 = :s"), {"b": zlib.compress(old, 6), "s": sha_old})
+        conn.execute(sa.text("UPDATE snapshots SET body = :b WHERE sha256 = :s"), {"b": b"\x28\xb5\x2f\xfd garbage", "s": sha_bad})
+        stored_new = conn.execute(sa.text("SELECT body FROM snapshots WHERE sha256 = :s"), {"s": sha_new}).scalar_one()
+    assert bytes(stored_new)[:4] == b"\x28\xb5\x2f\xfd" and len(stored_new) < len(new) / 4  # zstd frames
+    with archive.repository(readonly=True) as repo:
+        assert repo.get_snapshot(sha_old)[1] == old and repo.get_snapshot(sha_new)[1] == new
+        with pytest.raises(DamagedSnapshot, match=sha_bad[:12]):
+            repo.get_snapshot(sha_bad)
