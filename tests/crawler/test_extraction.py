@@ -194,3 +194,29 @@ def test_headline_not_the_seo_title() -> None:
             "</head><body><h1>Легкий троннинг</h1><p>" + "Текст статьи о Франции. " * 20 + "</p></body></html>")
     result = extract_article(html, "http://x/doc/1")
     assert isinstance(result, Article) and result.title == "Легкий троннинг"
+
+
+@pytest.mark.parametrize("fallbacks", [False, True])
+def test_fallback_extractors_turn_trafilatura_comparison_on(fallbacks: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default trafilatura runs in fast mode (its main extractor only); a source with
+    fallback_extractors gets the readability/jusText comparison; the text is clean either way."""
+    from dataclasses import replace
+
+    import trafilatura
+
+    calls: list[bool] = []
+    real = trafilatura.bare_extraction
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["fast"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", spy)
+    want = expected("rbth_fr")["articles"]
+    path = sorted(want)[0]
+    body, content_type = _page("rbth_fr", path)
+    source = replace(default_sources()["rbth_fr"], fallback_extractors=fallbacks)
+    result = extract_article(body, f"https://example.org{path}", source, content_type=content_type)
+    assert calls == [not fallbacks]
+    assert isinstance(result, Article)
+    assert all(_ws(p) in result.paragraphs for p in want[path]["paragraphs"])

@@ -87,6 +87,7 @@ def test_missing_keys(patch: str, message: str | None) -> None:
     ("concurrency = 'many'", "key 'concurrency': must be a number"),
     ("drop_selectors = ['div[']", "key 'drop_selectors': bad CSS selector"),
     ("timezone = 'Mars/Olympus'", "key 'timezone': unknown time zone"),
+    ("fallback_extractors = 'yes'", "key 'fallback_extractors': must be true or false"),
 ])
 def test_bad_values_are_named(extra: str, message: str) -> None:
     if extra.startswith("language"):
@@ -119,3 +120,12 @@ def test_article_patterns_match_decoded_urls_and_rebase() -> None:
     mirror = source.rebased("http://127.0.0.1:8123")
     assert all(u.startswith("http://127.0.0.1:8123/") for u in mirror.entry_urls)
     assert mirror.domains == ("127.0.0.1",)
+
+
+def test_fallback_extractors_is_read_and_written_back() -> None:
+    from crawler.sources import dump_sources
+
+    source = parse_sources(GOOD.replace('name = "Mirror"', 'name = "Mirror"\nfallback_extractors = true'), "f.toml")["mirror"]
+    assert source.fallback_extractors is True
+    assert parse_sources(dump_sources([source]), "g.toml")["mirror"].fallback_extractors is True
+    assert parse_sources(GOOD, "f.toml")["mirror"].fallback_extractors is False
