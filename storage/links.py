@@ -165,8 +165,8 @@ class LinksMixin:
         archived = sorted(set().union(*candidates.values()) - set(hashes)) if candidates else []
         self._load_hashes(archived, hashes)
         for aid in ids:
-            matches = [(other, stories.hash_overlap(hashes[aid], hashes[other]))
-                       for other in sorted(candidates.get(aid, ()))]
+            others = sorted(candidates.get(aid, ()))
+            matches = list(zip(others, stories.hash_overlaps(hashes[aid], [hashes[o] for o in others])))
             matches = [(other, score) for other, score in matches if score >= stories.LINK_THRESHOLD]
             if matches:
                 self._link(aid, matches)

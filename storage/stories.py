@@ -19,7 +19,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -171,6 +171,27 @@ def hash_overlap(a: Any, b: Any) -> float:
     if not a.size or not b.size:
         return 0.0
     return int(np.intersect1d(a, b, assume_unique=True).size) / min(a.size, b.size)
+
+
+def hash_overlaps(a: Any, others: Sequence[Any]) -> list[float]:
+    """``hash_overlap(a, b)`` for every b of ``others``, in one vectorised pass: each of their
+    hashes is looked up in ``a`` by binary search (all are sorted and distinct). Confirming
+    50 candidates this way costs one call instead of 50 intersect1d calls."""
+    import numpy as np
+
+    if not others:
+        return []
+    sizes = np.array([o.size for o in others], dtype=np.int64)
+    if not a.size or not sizes.sum():
+        return [0.0] * len(others)
+    joined = np.concatenate(others)
+    where = np.searchsorted(a, joined)
+    where[where == a.size] = 0
+    found = np.concatenate(([0], np.cumsum(a[where] == joined)))
+    ends = np.cumsum(sizes)
+    common = found[ends] - found[ends - sizes]
+    smaller = np.minimum(sizes, a.size)
+    return [float(c) / s if s else 0.0 for c, s in zip(common.tolist(), smaller.tolist())]
 
 
 def to_bytes(hashes: Any) -> bytes:

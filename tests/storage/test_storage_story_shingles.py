@@ -28,6 +28,19 @@ def test_hash_overlap_equals_the_shingle_overlap() -> None:
         assert stories.from_bytes(stories.to_bytes(ha)).tolist() == ha.tolist()
 
 
+def test_hash_overlaps_is_hash_overlap_for_each_candidate() -> None:
+    """The vectorised confirmation gives every candidate exactly its pairwise score, including
+    empty hash sets and candidates sharing nothing."""
+    import numpy as np
+
+    texts = [RELEASE, REPRINT, UNRELATED, RELEASE[: len(RELEASE) // 2], ""]
+    sets = [stories.hashes_of(stories.shingles(t)) for t in texts]
+    sets.append(np.array([sets[0][0], sets[0][-1], 4_294_967_295], dtype=np.uint32))  # edges of the range
+    for own in sets:
+        assert stories.hash_overlaps(own, sets) == [stories.hash_overlap(own, other) for other in sets]
+    assert stories.hash_overlaps(sets[0], []) == []
+
+
 def test_each_clustered_text_stores_its_hashes_and_a_changed_text_replaces_them(sources: Archive) -> None:
     with sources.repository() as repo:
         [one, short] = repo.store_articles([art("a", RELEASE), art("b", "Trop court.")])
