@@ -91,3 +91,19 @@ def test_scrapy_crawl_news_archives_like_the_cli(tmp_path: Path) -> None:
     with open_archive(f"sqlite:///{db}") as archive, archive.repository(readonly=True) as repo:
         assert repo.count_articles("interfax") == len(expected("interfax")["articles"])
         assert repo.list_runs("interfax")[0].status == "finished"
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """Each command imports what it needs when it runs: `--help` answers without loading Scrapy,
+    SQLAlchemy or rich (and a crawl does not pay for what other commands use)."""
+    heavy = ("scrapy", "twisted", "sqlalchemy", "alembic", "rich", "trafilatura", "storage.db", "crawler.sources")
+    code = ("import runpy, sys\n"
+            "sys.argv = ['newsarchive', '--help']\n"
+            "try:\n    runpy.run_module('newsarchive.cli', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "crawl" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "[]"

@@ -131,3 +131,18 @@ def test_session_rolls_back_and_translates_driver_errors(sources: Archive) -> No
     with sources.session(readonly=True) as session:
         keys = session.execute(sa.text("SELECT key FROM sources ORDER BY key")).scalars().all()
     assert keys == ["ft", "lefigaro", "rbc"]
+
+
+def test_opening_a_current_archive_needs_no_alembic(db_url: str) -> None:
+    """Alembic is imported to migrate, not to check that an archive's schema is current."""
+    import subprocess
+    import sys
+
+    open_archive(db_url).dispose()
+    code = ("import sys\nfrom storage import open_archive\n"
+            f"open_archive({db_url!r}).dispose()\n"
+            "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))\n")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
