@@ -9,6 +9,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
@@ -16,10 +17,11 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.context import CrawlContext
 from crawler.extraction import Article, Rejection, extract_article
 from crawler import pool as pool_module
+from crawler import writer as writer_module
 from crawler.incremental import IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source
-from storage import Repository, StorageError
+from storage import StorageError
 from storage.records import ArticleIn, SnapshotIn
 from storage.stories import Fingerprint
 
@@ -31,22 +33,23 @@ class ArchiveWriter:
     (every ``batch_size`` articles or ``batch_seconds``, and at close). A crash loses at
     most the batches not yet committed; a batch is all or nothing.
 
-    Batches are written behind the crawl, by one writer thread (SQLite, zstd and hashing
-    release the GIL, so the reactor keeps fetching while a batch is stored), in order, with
-    at most ``MAX_PENDING`` batches written or waiting: a slower archive slows the crawl
-    down instead of filling the memory. ``flush()`` stores everything, synchronously."""
+    Batches are written behind the crawl, in order, by the archive writer process
+    (``crawler.writer``; with ``NEWSARCHIVE_WRITER_PROCESS`` off, by a thread of the crawl
+    process), with at most ``MAX_PENDING`` batches written or waiting: a slower archive slows
+    the crawl down instead of filling the memory. ``flush()`` stores everything, synchronously."""
 
     MAX_PENDING = 2
 
-    def __init__(self, ctx: CrawlContext, batch_size: int, batch_seconds: float):
+    def __init__(self, ctx: CrawlContext, batch_size: int, batch_seconds: float, use_process: bool = True):
         self.ctx = ctx
+        self.use_process = use_process
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self.snapshots: list[SnapshotIn] = []
         self.articles: list[ArticleIn] = []
         self.last_flush = time.monotonic()
-        self._thread: ThreadPoolExecutor | None = None
-        self._pending: deque[Future] = deque()
+        self._executor: ProcessPoolExecutor | ThreadPoolExecutor | None = None
+        self._pending: deque[_Batch] = deque()
 
     @classmethod
     def of(cls, crawler) -> "ArchiveWriter":
@@ -54,7 +57,8 @@ class ArchiveWriter:
         if ctx.writer is None:
             settings = crawler.settings
             ctx.writer = cls(ctx, settings.getint("NEWSARCHIVE_BATCH_SIZE", 50),
-                             settings.getfloat("NEWSARCHIVE_BATCH_SECONDS", 5.0))
+                             settings.getfloat("NEWSARCHIVE_BATCH_SECONDS", 5.0),
+                             settings.getbool("NEWSARCHIVE_WRITER_PROCESS", True))
         return ctx.writer
 
     def add_snapshot(self, snapshot: SnapshotIn) -> None:
@@ -64,7 +68,7 @@ class ArchiveWriter:
         self.articles.append(article)
         if len(self.articles) >= self.batch_size or time.monotonic() - self.last_flush >= self.batch_seconds:
             while len(self._pending) >= self.MAX_PENDING:  # back-pressure
-                await asyncio.wrap_future(self._pending[0])
+                await asyncio.wait([asyncio.wrap_future(self._pending[0].future)])  # _collect reports failures
                 self._collect()
             self._submit()
         self._collect()
@@ -73,52 +77,91 @@ class ArchiveWriter:
         """Store the batches in flight and what is buffered; returns once they are committed."""
         self._submit()
         while self._pending:
-            self._pending[0].result()
+            self._pending[0].future.exception()  # waits; _collect reports a failed batch
             self._collect()
 
     def close(self) -> None:
         self.flush()
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _submit(self) -> None:
         self.last_flush = time.monotonic()
         if not self.snapshots and not self.articles:
             return
-        snapshots, articles = self.snapshots, self.articles
+        batch = _Batch(self.snapshots, self.articles)
         self.snapshots, self.articles = [], []
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
-        self._pending.append(self._thread.submit(self._write, snapshots, articles))
+        self._send(batch)
+        self._pending.append(batch)
 
-    def _write(self, snapshots: list[SnapshotIn], articles: list[ArticleIn]) -> list:
-        """In the writer thread: one transaction for the batch."""
-        with self.ctx.archive.session() as session:
-            repo = Repository(session)
-            if snapshots:
-                repo.store_snapshots(snapshots)
-            results = repo.store_articles(articles) if articles else []
-        logger.debug("stored a batch of %d articles and %d snapshots", len(articles), len(snapshots))
-        return results
+    def _send(self, batch: "_Batch") -> None:
+        if self._executor is None:
+            # started with the first batch: a re-crawl that stores nothing never starts it
+            self._executor = (writer_module.new_writer(self.ctx.db_url) if self.use_process
+                              else ThreadPoolExecutor(1, thread_name_prefix="archive-writer"))
+        batch.attempts += 1
+        batch.executor = self._executor
+        if isinstance(self._executor, ProcessPoolExecutor):
+            batch.future = self._executor.submit(writer_module.write_batch, batch.snapshots, batch.articles)
+        else:
+            archive = self.ctx.archive
+            batch.future = self._executor.submit(
+                lambda: (os.getpid(), writer_module.store(archive, batch.snapshots, batch.articles)))
 
     def _collect(self) -> None:
         """Apply the outcome of the finished batches, in order (in the crawl's thread)."""
         stats = self.ctx.crawler.stats
-        while self._pending and self._pending[0].done():
-            future = self._pending.popleft()
+        while self._pending and self._pending[0].future.done():
+            batch = self._pending[0]
             try:
-                results = future.result()
-            except StorageError as exc:
-                self.ctx.fail(f"could not write a batch of articles to the archive: {exc}")
-                engine = self.ctx.crawler.engine
-                if engine is not None and engine.spider is not None and not getattr(self, "_closing", False):
-                    self._closing = True
-                    deferred_from_coro(engine.close_spider_async(reason="storage_error"))
+                pid, results = batch.future.result()
+            except BrokenProcessPool:
+                # The writer process died (killed, out of memory): its open transaction was
+                # rolled back whole. Start a new one and write the batch again, once; the
+                # batches queued behind it follow in order. Writes are idempotent upserts.
+                if batch.attempts >= 2:
+                    self._pending.popleft()
+                    self._failed(f"the archive writer process died twice on a batch of {len(batch.articles)} articles")
+                    continue
+                if batch.executor is self._executor and self._executor is not None:
+                    logger.error("the archive writer process died; starting a new one and writing its batches again")
+                    stats.inc_value("newsarchive/writer_restarts")
+                    self._executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = None
+                self._send(batch)  # batches queued behind it are sent again when their turn comes
                 continue
+            except StorageError as exc:
+                self._pending.popleft()
+                self._failed(str(exc))
+                continue
+            self._pending.popleft()
+            stats.set_value("newsarchive/writer_pid", pid)
             for result in results:
                 stats.inc_value(f"newsarchive/articles_{result.outcome}")
             stats.inc_value("newsarchive/batches")
+
+    def _failed(self, why: str) -> None:
+        self.ctx.fail(f"could not write a batch of articles to the archive: {why}")
+        try:
+            engine = self.ctx.crawler.engine
+        except RuntimeError:  # not crawling (the writer used on its own)
+            engine = None
+        if engine is not None and engine.spider is not None and not getattr(self, "_closing", False):
+            self._closing = True
+            deferred_from_coro(engine.close_spider_async(reason="storage_error"))
+
+
+class _Batch:
+    """A batch on its way to the archive: what it holds, its write in flight, tries so far."""
+
+    __slots__ = ("snapshots", "articles", "future", "attempts", "executor")
+
+    def __init__(self, snapshots: list[SnapshotIn], articles: list[ArticleIn]):
+        self.snapshots, self.articles = snapshots, articles
+        self.future: Future = Future()
+        self.attempts = 0
+        self.executor: Any = None
 
 
 class _WriterPipeline:

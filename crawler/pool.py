@@ -53,12 +53,18 @@ def story_of(result: Article | Rejection) -> Fingerprint | None:
         return None
 
 
+def context() -> multiprocessing.context.BaseContext:
+    """The forkserver context every process of the crawl (extraction workers, the archive
+    writer) is forked from; its server preloads the extractor."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["crawler.pool_preload"])
+    return ctx
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes, all started now (see ``_without_main``)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler.pool_preload"])
     owner = os.getpid()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_watch_owner,
+    pool = ProcessPoolExecutor(workers, mp_context=context(), initializer=_watch_owner,
                                initargs=(owner, _start_time(owner)))
     with _without_main():
         for _ in range(workers):  # each submit starts one more worker while none is idle
@@ -91,7 +97,12 @@ def _start_time(pid: int) -> str | None:
 
 def _watch_owner(owner: int, started: str | None) -> None:
     """Exit when the crawl process that owns the pool is gone. (Watching the parent is not
-    enough: workers are the forkserver's children, and the forkserver lives as long as they do.)"""
+    enough: workers are the forkserver's children, and the forkserver lives as long as they do.)
+    SIGINT is ignored: a Ctrl-C in the terminal reaches the whole process group, and the crawl,
+    which stops gracefully, shuts its workers down itself."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def alive() -> bool:
         try:
