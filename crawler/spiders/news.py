@@ -214,9 +214,7 @@ class NewsSpider(SitemapSpider):
         cache = self._link_cache
         if len(cache) > LINK_CACHE_SIZE:
             cache.clear()
-        # A Selector of our own, not response.selector: that one would keep the parsed tree
-        # alive with the response until the pipelines are done with its item.
-        for href in dict.fromkeys(_HREFS(Selector(response).root)):
+        for href in dict.fromkeys(_HREFS(_parse_html(response))):
             key = (origin, href) if href.startswith(("/", "http:", "https:")) else None
             link = cache.get(key, MISSING) if key else MISSING
             if link is MISSING:
@@ -274,6 +272,29 @@ class NewsSpider(SitemapSpider):
 
     def _error(self, message: str) -> None:
         CrawlContext.of(self.crawler).record_error(message)
+
+
+def _parse_html(response: TextResponse) -> etree._Element:
+    """The page's tree, parsed from its bytes in its encoding. Not ``response.selector``: that
+    one decodes the body to text and encodes it back for lxml (40 % of the parse's cost on a
+    90 KB page), and would keep the tree alive with the response until the pipelines are
+    done with its item."""
+    body = response.body
+    if b"\x00" in body and not response.encoding.lower().startswith("utf-16"):
+        body = body.replace(b"\x00", b"")  # lxml stops at a NUL byte
+    try:
+        parser = _HTML_PARSERS[response.encoding]
+    except KeyError:
+        try:
+            parser = etree.HTMLParser(recover=True, encoding=response.encoding)
+        except LookupError:  # an encoding libxml2 does not know: parse the decoded text
+            return Selector(response).root
+        _HTML_PARSERS[response.encoding] = parser
+    root = etree.fromstring(body, parser=parser) if body.strip() else None
+    return root if root is not None else etree.fromstring(b"<html/>")
+
+
+_HTML_PARSERS: dict[str, etree.HTMLParser] = {}
 
 
 def _well_formed(body: bytes) -> bool:
