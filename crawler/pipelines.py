@@ -15,7 +15,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.context import CrawlContext
-from crawler.extraction import Article, Rejection, extract_article
+from crawler.extraction import Article, Rejection
 from crawler import pool as pool_module
 from crawler import writer as writer_module
 from crawler.incremental import IncrementalState
@@ -242,6 +242,8 @@ class ExtractPipeline:
         """The extraction's result and, from a worker, the article's story fingerprint (in-process,
         None: storage computes it in its writer thread)."""
         if self.workers <= 0:
+            from crawler.extraction import extract_article
+
             return extract_article(item.body, item.url, source, content_type=item.content_type), None
         if self.pool is None:
             self.pool = self._new_pool()

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 
-from crawler.extraction import Article, Rejection, extract_article
+from crawler.extraction import Article, Rejection
 from crawler.sources import Source
 from storage.stories import Fingerprint, fingerprint
 
@@ -37,6 +37,8 @@ def extract(body: bytes, url: str, source: Source,
     """Runs in a worker: the result, the pid it ran in (the crawl records it in its stats) and,
     for an article, its text's story fingerprint (``ArticleIn.story``), so that the crawl
     process does not shingle the text when it stores it."""
+    from crawler.extraction.article import extract_article  # preloaded by the forkserver
+
     result = extract_article(body, url, source, content_type=content_type)
     return os.getpid(), result, story_of(result)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-import crawler.pool  # noqa: F401 - the workers' code, imported once for all of them
+import crawler.extraction.article  # noqa: F401 - the extractor (trafilatura, lxml), once for all workers
+import crawler.pool  # noqa: F401 - the workers' code
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +23,10 @@ try:  # numpy and the MinHash permutations, for the story fingerprints the worke
     stories._permutations()
 except Exception:  # pragma: no cover - warming up is an optimisation only
     logger.debug("could not warm up the story fingerprints", exc_info=True)
+
+# Every process forked from here shares the pages of what was just loaded until it writes to
+# them; a garbage collection writes to every object it visits, and would copy those pages into
+# each worker (and the archive writer) one by one. Frozen objects are never collected again.
+import gc  # noqa: E402
+
+gc.freeze()

@@ -4,8 +4,6 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -22,50 +20,15 @@ from crawler.urls import normalize_url, same_site
 from . import boilerplate
 from .encoding import decode_html
 from .metadata import PageMeta, parse_datetime
+from .results import EXTRACTOR_VERSION, Article, Rejection
 
 if TYPE_CHECKING:
     from crawler.sources import Source
 
 logger = logging.getLogger(__name__)
 
-# Bump when a change can alter extracted text: archived texts record which version made them.
-EXTRACTOR_VERSION = "2"  # 2: trafilatura fast mode unless the source sets fallback_extractors
 DEFAULT_MIN_CHARS = 250
 LANGUAGE_SAMPLE_CHARS = 1000
-
-
-@dataclass
-class Article:
-    url: str  # the page's canonical URL when it names one on the same site, else the fetched URL
-    title: str
-    text: str  # paragraphs in order, separated by "\n"
-    language: str | None
-    authors: list[str] = field(default_factory=list)
-    published_at: datetime | None = None
-    modified_at: datetime | None = None
-    description: str | None = None
-    tags: list[str] = field(default_factory=list)
-    section: str | None = None
-    dropped: dict[str, int] = field(default_factory=dict)  # boilerplate paragraphs removed, by family
-    extractor_version: str = EXTRACTOR_VERSION
-
-    @property
-    def paragraphs(self) -> list[str]:
-        return self.text.split("\n")
-
-
-@dataclass
-class Rejection:
-    """Why a fetched page is not archived: ``reason`` is one of REASONS."""
-
-    url: str
-    reason: str
-    detail: str = ""
-
-    REASONS = ("not_html", "not_article", "too_short", "keywords")
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 def extract_article(

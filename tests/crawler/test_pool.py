@@ -151,3 +151,16 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_crawl_process_unpickles_results_without_importing_the_extractor() -> None:
+    """The workers extract; the crawl process only receives Article/Rejection objects, whose
+    module is light: trafilatura (~20 MB, ~0.3 s to import) stays out of the crawl process."""
+    code = ("import asyncio, sys; sys.path.insert(0, %r)\n"
+            "from tests.crawler.test_pool import _item, _pipeline, _run, _source\n"
+            "pipeline = _pipeline(_source())\n"
+            "item = _run(pipeline, lambda: pipeline.process_item(_item()))\n"
+            "print(type(item.article).__name__, 'trafilatura' in sys.modules)\n") % str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Article", "False"]
