@@ -5,7 +5,9 @@ import asyncio
 import logging
 
 from scrapy import Request
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import HtmlResponse, TextResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
 from crawler.urls import normalize_url
@@ -52,3 +54,29 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if delay > 0:
             logger.debug("retry %d of %s in %.1f s", attempt, retry.url, delay)
             await asyncio.sleep(delay)
+
+
+# Scrapy reads a page's <base> and <meta http-equiv="refresh"> from its first 4,096 characters,
+# but decodes the whole body to cut them out (0.1-0.2 ms for a 90 KB page, and a decoded copy
+# kept with the response). 16 KiB of bytes hold 4,096 characters in any encoding.
+HEAD_BYTES = 16 * 1024
+
+
+def head_text(response: TextResponse) -> str:
+    """The first 4,096 characters of the page, decoded from its first bytes only."""
+    return response.body[:HEAD_BYTES].decode(response.encoding, errors="replace").lstrip("\ufeff")[:4096]
+
+
+def _ascii_compatible(response: TextResponse) -> bool:
+    return not response.encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+
+
+class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's MetaRefreshMiddleware (it replaces it, same settings), which skips pages whose
+    head holds no "refresh" at all: most pages, and Scrapy would decode each one to find out."""
+
+    def process_response(self, request: Request, response, spider=None):
+        if (isinstance(response, HtmlResponse) and _ascii_compatible(response)
+                and b"refresh" not in response.body[:HEAD_BYTES].lower()):
+            return response
+        return super().process_response(request, response)

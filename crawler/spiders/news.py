@@ -20,13 +20,14 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.spiders import SitemapSpider
-from scrapy.utils.response import get_base_url
+from w3lib.html import get_base_url
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 
 from crawler.context import CrawlContext
 from crawler.incremental import KIND, ORIGIN, IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source, load_registry
+from crawler.middlewares import head_text
 from crawler.urls import normalize_url
 
 logger = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ class NewsSpider(SitemapSpider):
         to is remembered (per spider, bounded) instead of being joined, matched and
         normalised again on every page."""
         out: dict[str, tuple[str, str, str]] = {}
-        base = get_base_url(response)
+        base = get_base_url(head_text(response), response.url, response.encoding)
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
         cache = self._link_cache
         if len(cache) > LINK_CACHE_SIZE:
