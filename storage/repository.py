@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -63,6 +64,11 @@ RUN_COUNTS = ("pages_fetched", "articles_new", "articles_updated", "articles_unc
 SNIPPET_TOKENS = 32
 # Column weights: a title match outranks a description match outranks a text match.
 SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
+# A query matching more articles than this is ranked among its newest RANKED_MATCHES (by id:
+# archived last) only; its older matches follow, newest first. Ranking every match of a word
+# found in most articles took ~190 ms (SQLite, bm25) / ~500 ms (PostgreSQL, ts_rank) on 100,000.
+RANKED_MATCHES: int | None = 10_000  # None: rank every match
+SAMPLED_ARTICLES = 1000  # newest articles whose languages order the search's FTS5 queries (SQLite)
 PG_CONFIGS = ("na_french", "na_russian", "na_english", "na_simple")  # see the migration
 PG_HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""  # + StartSel/StopSel
 
@@ -608,7 +614,10 @@ class Repository(LinksMixin):
         self, query: str, filters: SearchFilters = NO_FILTERS, limit: int = 20, offset: int = 0,
         *, marks: tuple[str, str] = ("[", "]"),
     ) -> list[SearchHit]:
-        """Ranked full-text hits, best first; see storage.query for the query language.
+        """Ranked full-text hits, best first; see storage.query for the query language. A query
+        matching more than RANKED_MATCHES articles (after the filters) is ranked among its newest
+        RANKED_MATCHES matches (by id: archived last); its older matches follow them, newest
+        first, with their own rank: paging reaches every match.
 
         ``marks`` wrap the matched terms in the snippets (pick characters the text cannot hold,
         e.g. private-use ones, to find them again unambiguously).
@@ -620,10 +629,7 @@ class Repository(LinksMixin):
         parsed = parse_query(query)
         if self.dialect == "sqlite":
             return _sqlite_search(self.session, parsed, filters, limit, offset, marks)
-        return [
-            SearchHit(r.id, r.source_key, r.url, r.title, r.published_at, r.language, r.snippet or "", float(r.rank))
-            for r in self.session.execute(_pg_search(parsed, filters, limit, offset, marks))
-        ]
+        return _pg_search(self.session, parsed, filters, limit, offset, marks)
 
 
 # --- statement builders and row mappers (module-private) -----------------------------------
@@ -661,16 +667,23 @@ def _sqlite_matches(parsed: Query) -> sa.ColumnElement[bool]:
     ))
 
 
+def _sqlite_branch_order(session: Session, branches: Sequence[Sequence[str | None]]) -> list[int]:
+    """Indexes of ``branches`` (each a list of language groups), the one whose groups hold most
+    of the newest SAMPLED_ARTICLES articles first."""
+    code = sa.func.lower(sa.func.substr(sa.func.coalesce(ARTICLES.c.language, ""), 1, 2))
+    sample = session.scalars(sa.select(code).order_by(ARTICLES.c.id.desc()).limit(SAMPLED_ARTICLES)).all()
+    share = Counter(c if c in STEMMERS else None for c in sample)
+    return sorted(range(len(branches)), key=lambda i: -sum(share[g] for g in branches[i]))
+
+
 def _sqlite_group_clause(groups: Sequence[str | None]) -> sa.ColumnElement[bool] | None:
     """The articles of these language groups (None: no stemmer); None if that is all of them."""
     if set(groups) == {*STEMMERS, None}:
         return None
     code = sa.func.lower(sa.func.substr(sa.func.coalesce(ARTICLES.c.language, ""), 1, 2))
-    named = [g for g in groups if g is not None]
-    clauses = [code.in_(named)] if named else []
-    if None in groups:
-        clauses.append(code.not_in(list(STEMMERS)))
-    return sa.or_(*clauses)
+    if None in groups:  # one test per row (it is made for every match): not the other groups
+        return code.not_in([g for g in STEMMERS if g not in groups])
+    return code.in_(list(groups))
 
 
 def _sqlite_search(
@@ -680,10 +693,12 @@ def _sqlite_search(
     """One FTS5 query per article language group, each with the query stemmed for that
     language (as PostgreSQL does with its configurations), merged by rank.
 
-    Groups whose stemmed query is the same share one FTS5 query. Two steps: first every
-    match is ranked (bm25 only) and the page kept; then snippets are made for the page's
-    hits only (snippet() reads and tokenizes a text: made for every match, it took most of
-    the time of a search for a frequent word).
+    Groups whose stemmed query is the same share one FTS5 query (a branch). A query matching
+    more than RANKED_MATCHES articles (after the filters) is ranked among its newest
+    RANKED_MATCHES matches (highest ids: archived last); its older matches follow them, newest
+    first, so every match can still be paged to. The matches are ranked (bm25 only) and the
+    page kept; then snippets are made for the page's hits only (snippet() reads and tokenizes
+    a text: made for every match, it took most of the time of a search for a frequent word).
     """
     a = ARTICLES.c
     fts = sa.table("articles_fts", sa.column("rowid"))
@@ -696,42 +711,88 @@ def _sqlite_search(
     for group in groups:
         by_match.setdefault(to_fts5(parsed, group), []).append(group)
     matches = list(by_match)
+    cap = RANKED_MATCHES
+
+    def matching(i: int, *columns: sa.ColumnElement[Any], articles: bool = True) -> sa.Select[Any]:
+        """Branch i: the articles of its language groups matching its FTS5 query and the filters
+        (``articles=False``: only the FTS5 rows, when no group or filter clause needs the article)."""
+        in_groups = _sqlite_group_clause(by_match[matches[i]])
+        clauses = [*([] if in_groups is None else [in_groups]), *_filter_clauses(filters)]
+        source = fts.join(ARTICLES, a.id == fts.c.rowid) if articles or clauses else fts
+        return sa.select(*columns).select_from(source).where(fts_ref.op("MATCH")(matches[i]), *clauses)
+
+    # 1. bm25 of the ranked matches (each branch's newest ``cap``, then the newest ``cap`` of
+    # them all), best first, and the page's part of them. With several branches, the one whose
+    # groups hold most of the newest articles comes first, and the others need only their
+    # matches from its cap-th newest on (a branch whose groups have few articles would otherwise
+    # be walked to its end, each match looked up in articles for its language).
+    order = (_sqlite_branch_order(session, [by_match[m] for m in matches]) if cap is not None and len(matches) > 1
+             else list(range(len(matches))))
     branches = []
-    for i, (match, match_groups) in enumerate(by_match.items()):
-        in_groups = _sqlite_group_clause(match_groups)
-        branches.append(
-            sa.select(a.id, (-bm25).label("rank"), a.published_at, sa.literal(i).label("branch"))
-            .select_from(fts.join(ARTICLES, a.id == fts.c.rowid))
-            .where(fts_ref.op("MATCH")(match), *([] if in_groups is None else [in_groups]), *_filter_clauses(filters))
+    for i in order:
+        stmt = matching(i, a.id, (-bm25).label("rank"), a.published_at, sa.literal(i).label("branch"))
+        if cap is not None:  # FTS5 yields the matches newest first, bm25 is computed for these only
+            stmt = stmt.order_by(fts.c.rowid.desc()).limit(cap)
+        branches.append(stmt)
+    if len(branches) == 1:
+        ranked = branches[0].subquery("ranked")
+    elif cap is None:
+        parts = [stmt.subquery(f"b{n}") for n, stmt in enumerate(branches)]
+        ranked = sa.union_all(*(sa.select(*part.c) for part in parts)).subquery("ranked")
+    else:
+        first = branches[0].cte("first")  # read twice: materialized once
+        floor = sa.select(sa.case((sa.func.count() >= cap, sa.func.min(first.c.id)), else_=0)).scalar_subquery()
+        parts = [stmt.where(fts.c.rowid >= floor).subquery(f"b{n}") for n, stmt in enumerate(branches[1:], 1)]
+        merged = sa.union_all(sa.select(*first.c), *(sa.select(*part.c) for part in parts)).subquery("merged")
+        ranked = sa.select(*merged.c).order_by(merged.c.id.desc()).limit(cap).subquery("ranked")
+    page: list[tuple[int, float | None, int]] = [  # (id, rank or None: not ranked, branch)
+        (r.id, r.rank, r.branch) for r in session.execute(
+            sa.select(ranked.c.id, ranked.c.rank, ranked.c.branch)
+            .order_by(ranked.c.rank.desc(), ranked.c.published_at.desc(), ranked.c.id)
+            .limit(limit)
+            .offset(offset)
         )
-    hits = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("hits")
-    page = session.execute(
-        sa.select(hits.c.id, hits.c.rank, hits.c.branch)
-        .order_by(hits.c.rank.desc(), hits.c.published_at.desc(), hits.c.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    ] if cap is None or offset < cap else []
+    if cap is not None and offset + limit > cap:  # 2. the page may reach the unranked matches
+        count, lowest = session.execute(sa.select(sa.func.count(), sa.func.min(ranked.c.id))).one()
+        if count == cap:  # the older matches, newest first: each branch's, merged
+            n, skip = offset + limit - max(offset, cap), max(0, offset - cap)
+            older = [matching(i, fts.c.rowid.label("id"), sa.literal(i).label("branch"), articles=False)
+                     .where(fts.c.rowid < lowest).order_by(fts.c.rowid.desc()).limit(skip + n).subquery(f"o{i}")
+                     for i in range(len(matches))]
+            merged = sa.union_all(*(sa.select(part.c.id, part.c.branch) for part in older)).subquery("older")
+            page += [(r.id, None, r.branch) for r in session.execute(
+                sa.select(merged.c.id, merged.c.branch).order_by(merged.c.id.desc()).limit(n).offset(skip))]
     if not page:
         return []
     snippet = sa.func.snippet(fts_ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
-    snippets: dict[int, str] = {}
+    # bm25 of the unranked hits of the page only, with their snippets (as the ranked ones': higher is better)
+    late_rank = (-bm25 if any(rank is None for _, rank, _ in page) else sa.null()).label("rank")
+    found: dict[int, sa.Row[Any]] = {}
     articles: dict[int, sa.Row[Any]] = {}
     for i, match in enumerate(matches):
-        ids = [r.id for r in page if r.branch == i]
-        for chunk in _chunks(ids):
+        hit_ids = [hit_id for hit_id, _, branch in page if branch == i]
+        for chunk in _chunks(hit_ids):
             # "rowid + 0": FTS5 would run the MATCH again for each id of an "rowid IN" it is handed
-            snippets.update(session.execute(
-                sa.select(fts.c.rowid, snippet).where(fts_ref.op("MATCH")(match), (fts.c.rowid + 0).in_(chunk))
-            ).all())
-    for chunk in _chunks([r.id for r in page]):
+            # the rowid range: FTS5 walks only the matches between the chunk's first and last id
+            found.update((r.rowid, r) for r in session.execute(
+                sa.select(fts.c.rowid, snippet.label("snippet"), late_rank)
+                .where(fts_ref.op("MATCH")(match), fts.c.rowid.between(min(chunk), max(chunk)),
+                       (fts.c.rowid + 0).in_(chunk))
+            ))
+    for chunk in _chunks([hit_id for hit_id, _, _ in page]):
         articles.update((r.id, r) for r in session.execute(
             sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language).where(a.id.in_(chunk))))
-    return [
-        SearchHit(r.id, art.source_key, art.url, art.title, art.published_at, art.language,
-                  snippets.get(r.id) or "", float(r.rank))
-        for r in page
-        if (art := articles.get(r.id)) is not None  # else deleted between the two steps
-    ]
+    out = []
+    for hit_id, rank, _ in page:
+        art, fts_row = articles.get(hit_id), found.get(hit_id)
+        if art is None:
+            continue  # deleted between the steps
+        if rank is None:
+            rank = fts_row.rank if fts_row is not None else 0.0
+        out.append(SearchHit(hit_id, art.source_key, art.url, art.title, art.published_at, art.language,
+                             (fts_row.snippet if fts_row is not None else None) or "", float(rank)))
+    return out
 
 
 def _pg_tsquery(parsed: Query, cfg: str, *, with_exclusions: bool = True) -> sa.ColumnElement[Any]:
@@ -768,23 +829,50 @@ def _pg_matches(parsed: Query) -> sa.ColumnElement[bool]:
 
 
 def _pg_search(
-    parsed: Query, filters: SearchFilters, limit: int, offset: int, marks: tuple[str, str] = ("[", "]")
-) -> sa.Select[Any]:
-    """Ranked hits: see _pg_matches."""
+    session: Session, parsed: Query, filters: SearchFilters, limit: int, offset: int,
+    marks: tuple[str, str] = ("[", "]"),
+) -> list[SearchHit]:
+    """Ranked hits (see _pg_matches), as _sqlite_search: a query matching more than
+    RANKED_MATCHES articles is ranked among its newest RANKED_MATCHES matches only, its older
+    matches follow them, newest first. ts_rank reads each ranked article's search vector (it
+    took most of the time of a search for a frequent word); matching only looks it up in the
+    GIN index."""
     a = ARTICLES.c
     vector = sa.literal_column("articles.search_vector", TSVECTOR)
     doc_cfg = sa.func.na_search_config(a.language)
     positive = {cfg: _pg_tsquery(parsed, cfg, with_exclusions=False) for cfg in PG_CONFIGS}
-    matches = _pg_matches(parsed)
-    rank = sa.case(*((doc_cfg == cfg, sa.func.ts_rank(vector, q, 1)) for cfg, q in positive.items()), else_=0.0)
-    page = (
-        sa.select(a.id, rank.label("rank"))
-        .where(matches, *_filter_clauses(filters))
-        .order_by(rank.desc(), a.published_at.desc().nulls_last(), a.id)
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
+    matched = sa.select(a.id).where(_pg_matches(parsed), *_filter_clauses(filters))
+    cap = RANKED_MATCHES
+
+    def rank_of(vec: sa.ColumnElement[Any], language: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        cfg_of = sa.func.na_search_config(language)
+        return sa.case(*((cfg_of == cfg, sa.func.ts_rank(vec, q, 1)) for cfg, q in positive.items()), else_=0.0)
+
+    if cap is None:
+        ranked = sa.select(a.id, a.published_at, rank_of(vector, a.language).label("rank")).where(
+            _pg_matches(parsed), *_filter_clauses(filters)).subquery("ranked")
+    else:
+        # "id + 0": the newest matches are found through the full-text index and sorted, never by
+        # walking the primary key backwards and testing every article (slow for a rare word).
+        newest = (sa.select(a.id, a.published_at, a.language, vector.label("vector"))
+                  .where(_pg_matches(parsed), *_filter_clauses(filters))
+                  .order_by((a.id + 0).desc()).limit(cap).subquery("newest"))
+        ranked = sa.select(newest.c.id, newest.c.published_at,
+                           rank_of(newest.c.vector, newest.c.language).label("rank")).subquery("ranked")
+    page: list[tuple[int, float | None]] = [  # (id, rank or None: not ranked)
+        (r.id, r.rank) for r in session.execute(
+            sa.select(ranked.c.id, ranked.c.rank)
+            .order_by(ranked.c.rank.desc(), ranked.c.published_at.desc().nulls_last(), ranked.c.id)
+            .limit(limit).offset(offset))
+    ] if cap is None or offset < cap else []
+    if cap is not None and offset + limit > cap:  # the page may reach the unranked matches
+        count, lowest = session.execute(sa.select(sa.func.count(), sa.func.min(ranked.c.id))).one()
+        if count == cap:
+            page += [(row_id, None) for row_id in session.scalars(
+                matched.where(a.id < lowest).order_by(a.id.desc())
+                .limit(offset + limit - max(offset, cap)).offset(max(0, offset - cap)))]
+    if not page:
+        return []
     weight_c: sa.ColumnClause[Any] = sa.literal_column("'{c}'::\"char\"[]")
     weight_b: sa.ColumnClause[Any] = sa.literal_column("'{b}'::\"char\"[]")
 
@@ -800,12 +888,17 @@ def _pg_search(
         return sa.func.ts_headline(config, source, q, options)
 
     snippet = sa.case(*((doc_cfg == cfg, headline(cfg, q)) for cfg, q in positive.items()), else_="")
-    return (
-        sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language,
-                  snippet.label("snippet"), page.c.rank)
-        .join(page, page.c.id == a.id)
-        .order_by(page.c.rank.desc(), a.published_at.desc().nulls_last(), a.id)
-    )
+    rows = {r.id: r for r in session.execute(
+        sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language, snippet.label("snippet"),
+                  rank_of(vector, a.language).label("rank"))
+        .where(a.id.in_([row_id for row_id, _ in page]))
+    )}
+    return [
+        SearchHit(r.id, r.source_key, r.url, r.title, r.published_at, r.language, r.snippet or "",
+                  float(r.rank if rank is None else rank))
+        for row_id, rank in page
+        if (r := rows.get(row_id)) is not None
+    ]
 
 
 def _article_out(row: sa.Row[Any]) -> ArticleOut:

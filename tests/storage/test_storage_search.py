@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import pytest
 from storage_factories import art
 
+import storage.repository as repository
 from storage import Archive, BadQuery, SearchFilters
 
 D = lambda m, d: datetime(2024, m, d, tzinfo=timezone.utc)  # noqa: E731
@@ -115,3 +116,89 @@ def test_operator_characters_are_just_text(corpus: Archive, query: str) -> None:
         repo.search(query)  # never a syntax error from FTS5 or tsquery
         assert repo.count_articles() == len(CORPUS)
     assert ids(corpus, "gazprom*") == ids(corpus, "gazprom")
+
+
+# --- a query matching more than RANKED_MATCHES articles: only its newest ones are ranked -------
+
+# Archived in this order (ids ascending). Article 1 is the best "nickel" hit (title); the newest
+# three (6, 7, 8) were published before the others, so "newest" is the archive order, not the
+# publication date. "cobalt" is rare: in 1 (title) and 8. Articles without these words come
+# first (so that bm25 weighs the words by their rarity, as in a real archive).
+OTHERS = [art(f"other-{n}", f"Le marché du blé, semaine {n}.", title=f"Blé {n}") for n in range(12)]
+CAPPED = [
+    art(1, "Le nickel et le cobalt de Norilsk.", title="Nickel, cobalt et nickel", published_at=D(3, 1)),
+    *(art(n, f"Un contrat sur le nickel, numéro {n}.", published_at=D(3, n)) for n in (2, 3)),
+    art(4, "Le nickel russe arrive en France.", title="Le nickel russe", published_at=D(3, 4)),
+    art(5, "Le nickel, encore.", published_at=D(3, 5)),
+    art(6, "Le prix du nickel baisse cette semaine à Londres.", title="Nickel en baisse", published_at=D(1, 6)),
+    art(7, "Une usine de nickel et d'acier, l'acier surtout, et de l'acier encore.", published_at=D(1, 7)),
+    art(8, "Le nickel et le cobalt montent.", published_at=D(1, 8)),
+]
+
+
+@pytest.fixture
+def capped(sources: Archive, monkeypatch: pytest.MonkeyPatch) -> Archive:
+    with sources.repository() as repo:
+        repo.store_articles(OTHERS + CAPPED)
+    monkeypatch.setattr(repository, "RANKED_MATCHES", 3)
+    return sources
+
+
+def test_a_frequent_query_ranks_its_newest_matches_only(capped: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 8 matches > 3: the newest three are ranked (6 has "nickel" in its title), the older five
+    # follow them newest first, although 1 and 4 have it in their titles too.
+    hits = ids(capped, "nickel")
+    assert hits[0] == 6 and set(hits[:3]) == {6, 7, 8}
+    assert hits[3:] == [5, 4, 3, 2, 1]
+    monkeypatch.setattr(repository, "RANKED_MATCHES", None)  # every match ranked: 1 is the best
+    assert ids(capped, "nickel")[0] == 1
+    monkeypatch.setattr(repository, "RANKED_MATCHES", 8)  # not more matches than that: all ranked
+    assert ids(capped, "nickel")[0] == 1
+
+
+def test_a_rare_query_is_ranked_over_all_its_matches(capped: Archive) -> None:
+    assert ids(capped, "cobalt") == [1, 8]  # 2 matches <= 3: the older one ranks first (title)
+
+
+def test_capped_ranking_counts_only_the_filtered_matches(capped: Archive) -> None:
+    # Published since February: 1-5, of which 3, 4, 5 are the newest; 4 has a title match.
+    feb = SearchFilters(since=D(2, 1))
+    hits = ids(capped, "nickel", feb)
+    assert hits[0] == 4 and set(hits[:3]) == {3, 4, 5} and hits[3:] == [2, 1]
+    assert ids(capped, "nickel", SearchFilters(until=D(2, 1))) == ids(capped, "nickel OR zinc", SearchFilters(
+        until=D(2, 1)))  # 6, 7, 8: no more than 3, all ranked
+    assert ids(capped, "nickel", SearchFilters(until=D(2, 1)))[0] == 6
+
+
+def test_paging_crosses_from_ranked_to_unranked_matches(capped: Archive) -> None:
+    everything = ids(capped, "nickel")
+    assert len(everything) == 8
+    for size in (1, 2, 3, 5):
+        pages = [ids(capped, "nickel", limit=size, offset=offset) for offset in range(0, 10, size)]
+        assert [n for page in pages for n in page] == everything
+    assert ids(capped, "nickel", limit=20, offset=8) == []
+
+
+def test_unranked_hits_keep_snippets_and_their_bm25(capped: Archive) -> None:
+    with capped.repository(readonly=True) as repo:
+        hits = repo.search("nickel")
+    assert all("[nickel]" in hit.snippet.lower() for hit in hits)
+    assert all(hit.rank > 0 for hit in hits)
+    ranked = [hit.rank for hit in hits[:3]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert hits[-1].rank > hits[0].rank  # 1 (unranked, last) scores better than the best ranked one
+
+
+def test_capped_ranking_across_languages_stemmed_apart(sources: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "investissement" is stemmed "invest" in French and "investiss" in English: two FTS5
+    # queries, whose matches are merged before the newest three are taken.
+    corpus = [art(n, f"Un investissement numéro {n}.", published_at=D(2, n)) if n % 2
+              else art(n, f"Investissements in nickel grew, number {n}.", source="ft", published_at=D(2, n))
+              for n in range(1, 8)]
+    corpus[5] = art(6, "Investissements in nickel grew.", title="Investissements", source="ft", published_at=D(2, 6))
+    with sources.repository() as repo:
+        repo.store_articles(OTHERS + corpus)
+    monkeypatch.setattr(repository, "RANKED_MATCHES", 3)
+    hits = ids(sources, "investissement")
+    assert hits[0] == 6 and set(hits[:3]) == {5, 6, 7} and hits[3:] == [4, 3, 2, 1]
+    assert [n for offset in range(0, 7, 2) for n in ids(sources, "investissement", limit=2, offset=offset)] == hits
