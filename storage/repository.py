@@ -680,10 +680,12 @@ def _sqlite_group_clause(groups: Sequence[str | None]) -> sa.ColumnElement[bool]
     """The articles of these language groups (None: no stemmer); None if that is all of them."""
     if set(groups) == {*STEMMERS, None}:
         return None
-    code = sa.func.lower(sa.func.substr(sa.func.coalesce(ARTICLES.c.language, ""), 1, 2))
-    if None in groups:  # one test per row (it is made for every match): not the other groups
-        return code.not_in([g for g in STEMMERS if g not in groups])
-    return code.in_(list(groups))
+    # It is tested for every match: LIKE (ASCII case-insensitive, as lower() is) costs a third
+    # of lower(substr(coalesce(language, ''), 1, 2)) IN (...). None: not the other groups.
+    if None in groups:
+        language = sa.func.coalesce(ARTICLES.c.language, "")
+        return sa.and_(*(language.not_like(f"{g}%") for g in STEMMERS if g not in groups))
+    return sa.or_(*(ARTICLES.c.language.like(f"{g}%") for g in groups))
 
 
 def _sqlite_search(

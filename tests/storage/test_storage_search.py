@@ -202,3 +202,23 @@ def test_capped_ranking_across_languages_stemmed_apart(sources: Archive, monkeyp
     hits = ids(sources, "investissement")
     assert hits[0] == 6 and set(hits[:3]) == {5, 6, 7} and hits[3:] == [4, 3, 2, 1]
     assert [n for offset in range(0, 7, 2) for n in ids(sources, "investissement", limit=2, offset=offset)] == hits
+
+
+@pytest.mark.parametrize("groups", [["fr"], ["en"], ["ru", "fr"], ["fr", "ru", None], ["en", None], [None]])
+def test_sqlite_language_group_clause_selects_the_groups_articles(groups: list[str | None]) -> None:
+    """The SQL test of an article's language group agrees with language_group()."""
+    import sqlalchemy as sa
+
+    from storage.query import language_group
+
+    languages = [None, "", "fr", "FR", "fr-FR", "Fr", "en", "EN-gb", "ru", "ru_RU", "de", "e", "f", "é", "Én",
+                 "%n", "_n", "enx", "fre"]
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE articles (id INTEGER PRIMARY KEY, language TEXT)")
+        conn.execute(sa.text("INSERT INTO articles (language) VALUES (:language)"),
+                     [{"language": language} for language in languages])
+        clause = repository._sqlite_group_clause(groups)
+        found = set(conn.scalars(sa.select(repository.ARTICLES.c.language).where(clause)))
+    assert found == {language for language in languages if language_group(language) in groups}
+    assert found  # each case selects some
