@@ -312,7 +312,9 @@ def _apply_source_settings(crawler, source: Source) -> None:
     if settings.frozen:
         return
     settings.set("DOWNLOAD_DELAY", source.download_delay, priority="spider")
-    settings.set("AUTOTHROTTLE_START_DELAY", max(source.download_delay, 0.1), priority="spider")
+    # AutoThrottle starts from the source's own delay (it lowers its delay only after 200 answers,
+    # so a higher start would space even a re-crawl's few 304s for a source that asks for none)
+    settings.set("AUTOTHROTTLE_START_DELAY", source.download_delay, priority="spider")
     settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", source.concurrency, priority="spider")
     settings.set("AUTOTHROTTLE_TARGET_CONCURRENCY", float(source.concurrency), priority="spider")
     if source.max_pages:
