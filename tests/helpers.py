@@ -84,3 +84,34 @@ def one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def outlives_owner(code: str, what: str) -> None:
+    """Run ``code`` (it prints the pid of a process it starts, then sleeps), SIGKILL it, and
+    assert that the started process exits within 20 s: crawl helpers must die with their crawl."""
+    import signal
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(owner.stdout.readline())
+        assert process_alive(pid)
+        os.kill(pid, signal.SIGINT)  # what a Ctrl-C sends the whole process group: not theirs to obey
+        time.sleep(0.5)
+        assert process_alive(pid), f"the {what} died of a Ctrl-C meant for the crawl"
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    deadline = time.monotonic() + 20
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not process_alive(pid), f"the {what} outlived its crawl"

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +19,7 @@ from crawler.items import PageItem
 from crawler.pipelines import ExtractPipeline
 from crawler.sources import Source
 from storage import stories
-from tests.helpers import ROOT
+from tests.helpers import ROOT, outlives_owner
 
 ARTICLE = ("<html><head><title>Irkoutsk accueille des investisseurs français</title></head><body><article>"
            "<h1>Irkoutsk accueille des investisseurs français</h1>"
@@ -126,31 +124,12 @@ def test_a_page_that_kills_workers_twice_is_dropped_and_reported(tmp_path: Path)
     assert pipeline.crawler.stats.get_value("newsarchive/errors") == 1
 
 
-def test_workers_exit_when_the_crawl_process_is_killed() -> None:
-    code = ("import os, sys; sys.path.insert(0, %r)\n"
-            "from crawler.pool import new_pool\n"
-            "pool = new_pool(1)\n"
-            "print(pool.submit(os.getpid).result(), flush=True)\n"
-            "import time; time.sleep(60)\n") % str(ROOT)
-    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        worker = int(owner.stdout.readline())
-        assert _alive(worker)
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
-    deadline = time.monotonic() + 20
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(worker), "an extraction worker outlived its crawl"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+def test_workers_ignore_sigint_and_exit_when_the_crawl_process_is_killed() -> None:
+    outlives_owner(("import os, sys; sys.path.insert(0, %r)\n"
+                    "from crawler.pool import new_pool\n"
+                    "pool = new_pool(1)\n"
+                    "print(pool.submit(os.getpid).result(), flush=True)\n"
+                    "import time; time.sleep(60)\n") % str(ROOT), "extraction worker")
 
 
 def test_the_crawl_process_unpickles_results_without_importing_the_extractor() -> None:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +14,7 @@ from crawler.context import CrawlContext
 from crawler.pipelines import ArchiveWriter
 from storage import open_archive
 from storage.records import ArticleIn, SnapshotIn, SourceIn
-from tests.helpers import ROOT
+from tests.helpers import ROOT, outlives_owner
 
 TEXT = ("La région d'Irkoutsk a présenté ses projets industriels à une délégation d'entreprises "
         "françaises venues de Lyon et de Paris, article numéro {n}.")
@@ -130,31 +126,10 @@ def test_a_batch_that_kills_the_writer_twice_fails_the_crawl_and_keeps_the_rest(
 
 def test_the_writer_ignores_sigint_and_exits_when_the_crawl_is_killed(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'archive.db'}"
-    code = ("import os, sys, time; sys.path.insert(0, %r)\n"
-            "from storage import open_archive\n"
-            "open_archive(%r, create=True).dispose()\n"
-            "from crawler.writer import new_writer\n"
-            "writer = new_writer(%r)\n"
-            "print(writer.submit(os.getpid).result(), flush=True)\n"
-            "time.sleep(60)\n") % (str(ROOT), db, db)
-    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(owner.stdout.readline())
-        os.kill(pid, signal.SIGINT)  # what a Ctrl-C sends the whole process group
-        time.sleep(0.5)
-        assert _alive(pid), "the writer died of a Ctrl-C meant for the crawl"
-    finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
-    deadline = time.monotonic() + 20
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(pid), "the archive writer outlived its crawl"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    outlives_owner(("import os, sys, time; sys.path.insert(0, %r)\n"
+                    "from storage import open_archive\n"
+                    "open_archive(%r, create=True).dispose()\n"
+                    "from crawler.writer import new_writer\n"
+                    "writer = new_writer(%r)\n"
+                    "print(writer.submit(os.getpid).result(), flush=True)\n"
+                    "time.sleep(60)\n") % (str(ROOT), db, db), "archive writer")
