@@ -43,7 +43,9 @@ class CrawlContext:
     @property
     def archive(self) -> Archive:
         if self._archive is None:
-            self._archive = open_archive(self.db_url)
+            # no memory map (storage.db.make_engine): the crawl reads runs, locks, validators
+            # and the archived URLs once; mapped pages would only add to its memory
+            self._archive = open_archive(self.db_url, mmap=False)
         return self._archive
 
     def record_error(self, message: str) -> None:

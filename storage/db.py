@@ -96,20 +96,22 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An Engine with the archive's connection settings (SQLite pragmas, PG timeouts)."""
+def make_engine(url: str, *, mmap: bool = True, **kwargs: Any) -> Engine:
+    """An Engine with the archive's connection settings (SQLite pragmas, PG timeouts).
+    ``mmap=False``: SQLite reads through its own bounded page cache, not a memory map (for a
+    long-running writer, whose mapped pages would count in its memory as the file grows)."""
     u = make_url(url)
     kwargs.setdefault("json_serializer", _json_dumps)
     if u.get_backend_name() == "sqlite":
         engine = sa.create_engine(u, **kwargs)
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, SQLITE_MMAP_BYTES if mmap else 0)
         return engine
     connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "newsarchive"}
     connect_args.update(kwargs.pop("connect_args", {}))
     return sa.create_engine(u, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, mmap_bytes: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, emit BEGIN: DDL becomes transactional (a failed
@@ -120,7 +122,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+        cur.execute(f"PRAGMA mmap_size = {mmap_bytes}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -228,8 +230,9 @@ def _too_new_message(where: str, revision: str) -> str:
     )
 
 
-def open_archive(url: str, *, migrate: bool = True, create: bool = True) -> Archive:
+def open_archive(url: str, *, migrate: bool = True, create: bool = True, mmap: bool = True) -> Archive:
     """Open (and if needed create or migrate) the archive at ``url`` (a URL or a SQLite path).
+    ``mmap``: see ``make_engine``.
 
     Raises DatabaseUnreachable, NotAnArchive, SchemaTooNew, SchemaOutdated (older schema and
     ``migrate=False``), NotFound (nothing there and ``create=False``) or BadDatabaseURL.
@@ -258,7 +261,7 @@ def open_archive(url: str, *, migrate: bool = True, create: bool = True) -> Arch
                     "run `newsarchive db upgrade`"
                 )
         if engine is None:
-            engine = make_engine(u.render_as_string(hide_password=False))
+            engine = make_engine(u.render_as_string(hide_password=False), mmap=mmap)
         archive = Archive(engine)
         if kind == "empty" or revision != head_revision():
             archive.upgrade()

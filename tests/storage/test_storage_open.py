@@ -146,3 +146,21 @@ def test_opening_a_current_archive_needs_no_alembic(db_url: str) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_sqlite_memory_map_is_on_for_readers_and_off_on_request(tmp_path) -> None:
+    """Searches read the file through a memory map; the crawl's writer and its own archive
+    handle ask for none, so their memory does not grow with the file."""
+    from storage import open_archive
+    from storage.db import SQLITE_MMAP_BYTES
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    for mmap in (True, False):
+        archive = open_archive(url, mmap=mmap)
+        try:
+            with archive.engine.connect() as conn:
+                size = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+            # SQLite rounds the size down to whole pages
+            assert (SQLITE_MMAP_BYTES - 65536 <= size <= SQLITE_MMAP_BYTES) if mmap else size == 0
+        finally:
+            archive.dispose()
