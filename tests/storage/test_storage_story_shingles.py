@@ -2,6 +2,8 @@
 before they existed still cluster (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,6 +28,14 @@ def test_hash_overlap_equals_the_shingle_overlap() -> None:
         assert stories.hash_overlap(ha, hb) == stories.overlap(sa_, sb)
         assert stories.keys_of(stories.signature_of(ha)) == stories.band_keys(sa_)
         assert stories.from_bytes(stories.to_bytes(ha)).tolist() == ha.tolist()
+
+
+@pytest.mark.parametrize("text", ["", "un", "un deux trois", "un deux trois quatre", "Сибирь и Франция: ё, é — 2024!"])
+def test_text_hashes_are_the_hashes_of_the_text_shingles(text: str) -> None:
+    """text_hashes (the fast path the extraction workers take) gives exactly the hashes of the
+    shingle set, stored hashes and band keys of earlier archives stay comparable."""
+    for t in (text, RELEASE, REPRINT, UNRELATED):
+        assert stories.text_hashes(t).tolist() == stories.hashes_of(stories.shingles(t)).tolist()
 
 
 def test_hash_overlaps_is_hash_overlap_for_each_candidate() -> None:
