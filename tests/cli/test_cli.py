@@ -107,3 +107,20 @@ def test_help_imports_no_heavy_library() -> None:
     assert result.returncode == 0, result.stderr
     assert "crawl" in result.stdout
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_demo_crawl_and_recrawl_on_each_backend(db_url: str, tmp_path: Path) -> None:
+    """The whole crawl (extraction workers, the archive writer process, runs, locks, validators)
+    on SQLite and on PostgreSQL: every demo article stored once, then a re-crawl adds nothing."""
+    port = str(_free_port())
+    first = run_cli("demo", "--db", db_url, "--port", port, cwd=tmp_path)
+    again = run_cli("demo", "--db", db_url, "--port", port, cwd=tmp_path)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert "Traceback" not in first.stderr + again.stderr
+    with open_archive(db_url) as archive, archive.repository(readonly=True) as repo:
+        latest, earlier = repo.list_runs("demo", limit=2)
+        count = repo.count_articles()
+    assert earlier.status == latest.status == "finished"
+    assert earlier.articles_new == count >= 8 and latest.articles_new == 0
+    writer = earlier.stats.get("newsarchive/writer_pid")
+    assert writer and writer != earlier.pid  # stored by the writer process, not the crawl's
