@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MIN_CHARS = 250
 LANGUAGE_SAMPLE_CHARS = 1000
+LANGUAGE_CONFIRM_CHARS = 300
 
 
 def extract_article(
@@ -180,8 +181,14 @@ def detect_language(text: str, declared: str | None) -> str | None:
         return declared
     import py3langid
 
-    # 1,000 characters decide as well as 3,000 (the same language on all 228 texts of
-    # ../shared/benchmark and tests/sites) at a third of the cost
+    # py3langid's cost grows with the sample. When the page or the source declares a language,
+    # 300 characters confirm it (on the 646 texts of ../shared/benchmark and tests/sites, never
+    # where 1,000 would say otherwise, for fr, en, ru or de declared); 1,000 characters decide
+    # otherwise (the same language as 3,000 on all of them, at a third of the cost).
+    if declared:
+        quick, _ = py3langid.classify(text[:LANGUAGE_CONFIRM_CHARS])
+        if quick == declared:
+            return quick
     lang, _ = py3langid.classify(text[:LANGUAGE_SAMPLE_CHARS])
     return lang or declared
 

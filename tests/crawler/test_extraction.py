@@ -220,3 +220,21 @@ def test_fallback_extractors_turn_trafilatura_comparison_on(fallbacks: bool, mon
     assert calls == [not fallbacks]
     assert isinstance(result, Article)
     assert all(_ws(p) in result.paragraphs for p in want[path]["paragraphs"])
+
+
+def test_language_is_confirmed_on_a_short_sample_and_decided_on_a_long_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A declared language that a 300-character sample confirms is kept; a wrong one is
+    overruled by the 1,000-character sample."""
+    import py3langid
+
+    from crawler.extraction.article import detect_language
+
+    samples: list[int] = []
+    real = py3langid.classify
+    monkeypatch.setattr(py3langid, "classify", lambda text: samples.append(len(text)) or real(text))
+    french = " ".join(["La région d'Irkoutsk a présenté ses projets industriels à une délégation française."] * 20)
+    assert detect_language(french, "fr") == "fr" and samples == [300]
+    samples.clear()
+    assert detect_language(french, "ru") == "fr" and samples == [300, 1000]
+    samples.clear()
+    assert detect_language(french, None) == "fr" and samples == [1000]
