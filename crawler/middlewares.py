@@ -67,7 +67,9 @@ def head_text(response: TextResponse) -> str:
     return response.body[:HEAD_BYTES].decode(response.encoding, errors="replace").lstrip("\ufeff")[:4096]
 
 
-def _ascii_compatible(response: TextResponse) -> bool:
+def ascii_compatible(response: TextResponse) -> bool:
+    """Whether the page's encoding writes ASCII as single bytes (not UTF-16/32, whose text
+    holds NUL bytes and whose "refresh" is not the ASCII bytes)."""
     return not response.encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
 
 
@@ -76,7 +78,7 @@ class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
     head holds no "refresh" at all: most pages, and Scrapy would decode each one to find out."""
 
     def process_response(self, request: Request, response, spider=None):
-        if (isinstance(response, HtmlResponse) and _ascii_compatible(response)
+        if (isinstance(response, HtmlResponse) and ascii_compatible(response)
                 and b"refresh" not in response.body[:HEAD_BYTES].lower()):
             return response
         return super().process_response(request, response)

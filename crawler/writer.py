@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -41,8 +40,7 @@ def _start(db_url: str, owner: int, started: str | None) -> None:
     from crawler import pool
     from storage import open_archive
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pool._watch_owner(owner, started)
+    pool._watch_owner(owner, started)  # also ignores SIGINT
     global _archive
     # no memory map: the writer's reads (indexes, story bands) would map more of the file the
     # longer the crawl, and count in its memory (130 MB at 10,000 bench articles); a writer

@@ -27,7 +27,7 @@ from crawler.context import CrawlContext
 from crawler.incremental import KIND, ORIGIN, IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source, load_registry
-from crawler.middlewares import head_text
+from crawler.middlewares import ascii_compatible, head_text
 from crawler.urls import normalize_url
 
 logger = logging.getLogger(__name__)
@@ -149,8 +149,7 @@ class NewsSpider(SitemapSpider):
         for link in dict.fromkeys(link.strip() for link in links if link.strip()):
             url = response.urljoin(link)
             canonical = normalize_url(url)
-            if (self.source.is_article_url(url) and canonical not in self._requested
-                    and self.incremental.wants_article(canonical) and self._first_request(canonical)):
+            if self.source.is_article_url(url) and self._wants_article(canonical):
                 yield Request(url, self.parse_article, errback=self.on_error, meta={ORIGIN: response.url})
 
     def parse_listing(self, response: Response) -> Iterable[Request]:
@@ -185,7 +184,7 @@ class NewsSpider(SitemapSpider):
         brings_new = not articles or state.full
         for url, canonical in articles:
             brings_new = brings_new or state.is_new(canonical)
-            if canonical not in self._requested and state.wants_article(canonical) and self._first_request(canonical):
+            if self._wants_article(canonical):
                 yield Request(url, self.parse_article, errback=self.on_error, meta={ORIGIN: response.url})
         if not brings_new:
             self.crawler.stats.inc_value("newsarchive/listing_stopped")
@@ -193,6 +192,14 @@ class NewsSpider(SitemapSpider):
         for kind, url, canonical in links:
             if kind == "follow" and self._first_request(canonical):
                 yield Request(url, self.parse_listing, errback=self.on_error, meta={KIND: "listing"})
+
+    def _wants_article(self, canonical: str) -> bool:
+        """Whether to ask for this article page now: not asked for yet in this crawl and
+        wanted by the incremental rules (which count what they skip); remembered if so."""
+        if canonical in self._requested or not self.incremental.wants_article(canonical):
+            return False
+        self._requested.add(canonical)
+        return True
 
     def _first_request(self, canonical: str) -> bool:
         """True the first time the spider asks for ``canonical`` in this crawl."""
@@ -281,7 +288,7 @@ def _parse_html(response: TextResponse) -> etree._Element:
     90 KB page), and would keep the tree alive with the response until the pipelines are
     done with its item."""
     body = response.body
-    if b"\x00" in body and not response.encoding.lower().startswith("utf-16"):
+    if b"\x00" in body and ascii_compatible(response):
         body = body.replace(b"\x00", b"")  # lxml stops at a NUL byte
     try:
         parser = _HTML_PARSERS[response.encoding]

@@ -21,7 +21,7 @@ def _response(html: str, encoding: str = "utf-8") -> HtmlResponse:
                         headers={"Content-Type": f"text/html; charset={encoding}"})
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251", "utf-16"])
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251", "utf-16", "utf-32"])
 def test_a_meta_refresh_is_still_followed(encoding: str) -> None:
     request = Request("https://example.org/page")
     result = _middleware().process_response(request, _response(REFRESH.format("x" * 100_000), encoding))
@@ -38,3 +38,13 @@ def test_head_text_is_the_first_4096_characters() -> None:
     for encoding in ("utf-8", "windows-1251", "utf-16"):
         response = _response(PLAIN.format("Сибирь " * 2000), encoding)
         assert head_text(response) == response.text[:4096]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1251", "utf-16", "utf-32"])
+def test_links_are_read_from_the_bytes_in_any_encoding(encoding: str) -> None:
+    """The spider parses a page's bytes in its encoding; NUL bytes are dropped only where they
+    cannot be part of the text (not in UTF-16/32)."""
+    from crawler.spiders.news import _HREFS, _parse_html
+
+    response = _response("<html><body><a href='/Сибирь'>x</a>\x00<a href='/b'>y</a></body></html>", encoding)
+    assert _HREFS(_parse_html(response)) == ["/Сибирь", "/b"]
