@@ -102,7 +102,7 @@ class ArchiveWriter:
                               else ThreadPoolExecutor(1, thread_name_prefix="archive-writer"))
         batch.attempts += 1
         batch.executor = self._executor
-        if isinstance(self._executor, ProcessPoolExecutor):
+        if self.use_process:
             batch.future = self._executor.submit(writer_module.write_batch, batch.snapshots, batch.articles)
         else:
             archive = self.ctx.archive
