@@ -44,21 +44,38 @@ def extract_article(
     ``html`` may be bytes (decoded with the HTTP ``content_type`` charset, the page's
     ``<meta>`` charset or the bytes' evidence) or already-decoded text.
     """
+    return extract_page(html, url, source, content_type=content_type)[0]
+
+
+def extract_page(
+    html: str | bytes,
+    url: str,
+    source: "Source | None" = None,
+    *,
+    content_type: str | None = None,
+) -> tuple[Article | Rejection, lxml_html.HtmlElement | None]:
+    """``extract_article`` and the page's parsed tree as it was before extraction (None if the
+    page could not be parsed), for a caller that reads more of the page (its links) without
+    parsing it again."""
     if isinstance(html, bytes):
         if not html.strip():
-            return Rejection(url, "not_html", "empty body")
+            return Rejection(url, "not_html", "empty body"), None
         html, _ = decode_html(html, content_type)
     if not html.strip() or "<" not in html:
-        return Rejection(url, "not_html", "no markup")
+        return Rejection(url, "not_html", "no markup"), None
     tree = load_html(html)  # trafilatura's own parse: the one tree both it and our metadata read
     if tree is None:
         tree = _parse(html)
         if tree is None:
-            return Rejection(url, "not_html", "unparseable markup")
+            return Rejection(url, "not_html", "unparseable markup"), None
         content: str | lxml_html.HtmlElement = html  # trafilatura fails on it in its own way
     else:
         content = tree  # bare_extraction works on a copy, this tree stays as parsed
+    return _extract(html, content, tree, url, source), tree
 
+
+def _extract(html: str, content: "str | lxml_html.HtmlElement", tree: lxml_html.HtmlElement, url: str,
+             source: "Source | None") -> Article | Rejection:
     tz = source.timezone if source else "UTC"
     meta = PageMeta(tree, tz)
     title = meta.title()
