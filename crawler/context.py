@@ -1,6 +1,7 @@
 """Per-crawl state shared by the spider and its components: the source, the archive, the run."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,10 @@ class CrawlContext:
         self.writer: Any = None  # the crawl's crawler.pipelines.ArchiveWriter, shared by the pipelines
         self.lock: Any = None  # the crawl.locking.SourceLock held while the crawl runs
         self.skipped: str | None = None  # why this crawl did not run (its source is being crawled elsewhere)
+        # set by ExtractPipeline: the extraction reads the links of the article pages it parses and
+        # hands them to the spider (expect_links / links_read)
+        self.links_by_extraction = False
+        self._page_links: dict[int, asyncio.Future] = {}
         self._archive: Archive | None = None
 
     @classmethod
@@ -47,6 +52,22 @@ class CrawlContext:
             # and the archived URLs once; mapped pages would only add to its memory
             self._archive = open_archive(self.db_url, mmap=False)
         return self._archive
+
+    def expect_links(self, item: Any) -> "asyncio.Future | None":
+        """A future for the links of the page ``item`` holds, which the extraction will read;
+        None when nothing will (the caller then reads them itself). Every future is resolved:
+        with the links, or with None when the extraction could not read them or the item was
+        dropped before it (``links_read``)."""
+        if not self.links_by_extraction:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._page_links[id(item)] = future  # the waiting callback keeps the item, so its id is unique
+        return future
+
+    def links_read(self, item: Any, links: Any) -> None:
+        future = self._page_links.pop(id(item), None)
+        if future is not None and not future.done():
+            future.set_result(links)
 
     def record_error(self, message: str) -> None:
         """Count an error of this crawl and keep the first messages for the run record."""

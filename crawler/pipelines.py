@@ -21,6 +21,7 @@ from crawler import writer as writer_module
 from crawler.incremental import IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source
+from crawler.urls import Link
 from storage import StorageError
 from storage.records import ArticleIn, SnapshotIn
 from storage.stories import Fingerprint
@@ -212,7 +213,9 @@ class ExtractPipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        pipeline = cls(crawler)
+        CrawlContext.of(crawler).links_by_extraction = True  # see process_item
+        return pipeline
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver, not fork: the crawl process runs threads (reactor, DNS, logging); the
@@ -226,9 +229,15 @@ class ExtractPipeline:
             self.pool = None
 
     async def process_item(self, item: PageItem) -> PageItem:
-        source = CrawlContext.of(self.crawler).source
-        assert source is not None
-        result, story = await self._run(item, source)
+        ctx = CrawlContext.of(self.crawler)
+        assert ctx.source is not None
+        links = None
+        try:
+            result, story, links = await self._run(item, ctx.source)
+        finally:
+            # the page's links, read from the extraction's parse, go back to the spider (which
+            # waits for them to follow them); None: it reads the page itself
+            ctx.links_read(item, links)
         stats = self.crawler.stats
         if isinstance(result, Rejection):
             stats.inc_value("newsarchive/articles_skipped")
@@ -238,13 +247,14 @@ class ExtractPipeline:
         item.story = story
         return item
 
-    async def _run(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None]:
-        """The extraction's result and, from a worker, the article's story fingerprint (in-process,
-        None: storage computes it in its writer thread)."""
+    async def _run(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None, list[Link] | None]:
+        """The extraction's result, the article's story fingerprint (in-process, None: storage
+        computes it in its writer) and the page's links (``pool.extract``)."""
         if self.workers <= 0:
-            from crawler.extraction import extract_article
+            from crawler.extraction.article import extract_page
 
-            return extract_article(item.body, item.url, source, content_type=item.content_type), None
+            result, tree = extract_page(item.body, item.url, source, content_type=item.content_type)
+            return result, None, pool_module.links_of(tree, item.url, source)
         if self.pool is None:
             self.pool = self._new_pool()
         async with self.slots:
@@ -255,16 +265,17 @@ class ExtractPipeline:
             finally:
                 self.in_flight -= 1
 
-    async def _run_pooled(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None]:
+    async def _run_pooled(self, item: PageItem, source: Source
+                          ) -> tuple[Article | Rejection, Fingerprint | None, list[Link] | None]:
         for attempt in (1, 2):
             pool = self.pool
             try:
                 future = pool.submit(pool_module.extract, item.body, item.url, source, item.content_type)
-                pid, result, story = await asyncio.wrap_future(future)
+                pid, result, story, links = await asyncio.wrap_future(future)
                 if pid not in self.pids:
                     self.pids.add(pid)
                     self.crawler.stats.set_value("newsarchive/extract_pids", ",".join(map(str, sorted(self.pids))))
-                return result, story
+                return result, story, links
             except BrokenProcessPool:
                 # A worker died (out of memory, a crash in a C library): start a new pool
                 # and try the page once more, so no page is lost or stored twice. Every page

@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from crawler.extraction import Article, Rejection
 from crawler.sources import Source
+from crawler.urls import Link, LinkClassifier, page_base, page_hrefs
 from storage.stories import Fingerprint, fingerprint
 
 logger = logging.getLogger(__name__)
@@ -32,15 +33,36 @@ logger = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
 
 
-def extract(body: bytes, url: str, source: Source,
-            content_type: str | None) -> tuple[int, Article | Rejection, Fingerprint | None]:
-    """Runs in a worker: the result, the pid it ran in (the crawl records it in its stats) and,
-    for an article, its text's story fingerprint (``ArticleIn.story``), so that the crawl
-    process does not shingle the text when it stores it."""
-    from crawler.extraction.article import extract_article  # preloaded by the forkserver
+def extract(body: bytes, url: str, source: Source, content_type: str | None
+            ) -> tuple[int, Article | Rejection, Fingerprint | None, list[Link] | None]:
+    """Runs in a worker: the pid it ran in (the crawl records it in its stats), the result,
+    for an article its text's story fingerprint (``ArticleIn.story``), so that the crawl
+    process does not shingle the text when it stores it, and the page's links to the source's
+    articles and listings (None if the page could not be parsed), read from the tree the
+    extraction parsed, so that the crawl process does not parse the page a second time."""
+    from crawler.extraction.article import extract_page  # preloaded by the forkserver
 
-    result = extract_article(body, url, source, content_type=content_type)
-    return os.getpid(), result, story_of(result)
+    result, tree = extract_page(body, url, source, content_type=content_type)
+    return os.getpid(), result, story_of(result), links_of(tree, url, source)
+
+
+def links_of(tree, url: str, source: Source) -> list[Link] | None:  # type: ignore[no-untyped-def]
+    """The page's links that matter to ``source`` (``LinkClassifier``), from its parsed tree;
+    None if there is no tree or reading it fails (the spider then reads the page itself)."""
+    if tree is None:
+        return None
+    try:
+        classifier = _CLASSIFIERS.get(source)
+        if classifier is None:
+            _CLASSIFIERS.clear()  # one source per crawl: a worker never needs two
+            classifier = _CLASSIFIERS[source] = LinkClassifier(source)
+        return classifier.classify(page_hrefs(tree), page_base(tree, url))
+    except Exception:  # pragma: no cover - defensive: links must never cost the article
+        logger.warning("could not read the links of %s; the crawl will", url, exc_info=True)
+        return None
+
+
+_CLASSIFIERS: dict[Source, LinkClassifier] = {}
 
 
 def story_of(result: Article | Rejection) -> Fingerprint | None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlencode, urldefrag, urljoin, urlsplit, urlunsplit
 
+from lxml import etree
 from w3lib.url import canonicalize_url, safe_url_string
+
+if TYPE_CHECKING:
+    from crawler.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +45,67 @@ def normalize_url(url: str) -> str:
 def same_site(a: str, b: str) -> bool:
     """Whether two URLs are on the same host (a canonical link may not point off-site)."""
     return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
+
+
+_HREFS = etree.XPath("//a/@href | //area/@href", smart_strings=False)
+_BASE = etree.XPath("//base/@href", smart_strings=False)
+
+
+def page_hrefs(tree: etree._Element) -> list[str]:
+    """The href of every <a> and <area> of a parsed page, in document order."""
+    return _HREFS(tree)
+
+
+def page_base(tree: etree._Element, url: str) -> str:
+    """The URL the page's relative links resolve against: its <base href>, else its own URL."""
+    for href in _BASE(tree)[:1]:
+        if href.strip():
+            return urljoin(url, safe_url_string(href.strip()))
+    return url
+
+
+LINK_CACHE_SIZE = 50_000  # hrefs remembered per classifier (see LinkClassifier)
+_MISSING = object()
+Link = tuple[str, str, str]  # (kind: "article" | "follow", absolute URL, canonical URL)
+
+
+class LinkClassifier:
+    """The links of a page that matter to one source: (kind, absolute URL, canonical URL) for
+    links to its articles ("article") and to its listings ("follow"), without fragments, once
+    each. Used by the spider on the pages it reads itself and by the extraction workers on
+    article pages (they have the page parsed already).
+
+    What Scrapy's LinkExtractor gives for this use, at a fraction of its cost on 90 KB pages:
+    news pages repeat the same menus, so what a root-relative or absolute href resolves to is
+    remembered (bounded) instead of being joined, matched and normalised again on every page."""
+
+    def __init__(self, source: "Source"):
+        self.source = source
+        self._cache: dict[tuple[str, str], Link | None] = {}
+
+    def classify(self, hrefs: Iterable[str], base: str) -> list[Link]:
+        out: dict[str, Link] = {}
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
+        cache = self._cache
+        if len(cache) > LINK_CACHE_SIZE:
+            cache.clear()
+        for href in dict.fromkeys(hrefs):
+            key = (origin, href) if href.startswith(("/", "http:", "https:")) else None
+            link = cache.get(key, _MISSING) if key else _MISSING
+            if link is _MISSING:
+                link = self._classify(urljoin(base, href.strip()))
+                if key:
+                    cache[key] = link
+            if link is not None and link[1] not in out:
+                out[link[1]] = link
+        return list(out.values())
+
+    def _classify(self, url: str) -> Link | None:
+        url = urldefrag(url).url
+        if not url.startswith(("http://", "https://")):
+            return None  # javascript:, mailto:, tel:, data:, a bare fragment
+        if self.source.is_article_url(url):
+            return ("article", url, normalize_url(url))
+        if self.source.is_follow_url(url):
+            return ("follow", url, normalize_url(url))
+        return None

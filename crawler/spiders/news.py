@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Iterable
-from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import etree
-from scrapy import Request, Selector
+from scrapy import Request, Selector, signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -28,13 +27,10 @@ from crawler.incremental import KIND, ORIGIN, IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source, load_registry
 from crawler.middlewares import ascii_compatible, head_text
-from crawler.urls import normalize_url
+from crawler.urls import Link, LinkClassifier, normalize_url, page_hrefs
 
 logger = logging.getLogger(__name__)
 
-LINK_CACHE_SIZE = 50_000  # hrefs remembered per crawl (see NewsSpider._links)
-MISSING = object()
-_HREFS = etree.XPath("//a/@href | //area/@href", smart_strings=False)
 
 
 class _ArticlePattern:
@@ -58,7 +54,7 @@ class NewsSpider(SitemapSpider):
         self.sitemap_follow = [""]
         super().__init__(*args, **kwargs)
         self.entry_ok = 0
-        self._link_cache: dict[tuple[str, str], tuple[str, str, str] | None] = {}
+        self._classifier = LinkClassifier(source)
         # Canonical URLs this spider has already asked for. News pages link the same
         # articles over and over (related blocks, most-read lists): on the bench site 93 % of
         # the links found were already requested. Scrapy's duplicate filter would drop them
@@ -80,6 +76,10 @@ class NewsSpider(SitemapSpider):
         ctx = CrawlContext.of(crawler)
         ctx.source = source
         spider = super().from_crawler(crawler, source, *args, **kwargs)
+        # an article page whose item is dropped (or fails) before the extraction read its
+        # links: the spider reads them itself
+        crawler.signals.connect(spider._item_gone, signal=signals.item_dropped)
+        crawler.signals.connect(spider._item_gone, signal=signals.item_error)
         return spider
 
     # -- discovery ------------------------------------------------------
@@ -158,10 +158,10 @@ class NewsSpider(SitemapSpider):
             return
         yield from self._follow_links(response)
 
-    def parse_article(self, response: Response) -> Iterable[Any]:
+    async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         self.crawler.stats.inc_value("newsarchive/article_pages")
         headers = {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()}
-        yield PageItem(
+        item = PageItem(
             source=self.source.key,
             url=response.url,
             status=response.status,
@@ -171,14 +171,29 @@ class NewsSpider(SitemapSpider):
             content_type=headers.get("Content-Type"),
             extra={"origin": response.meta.get(ORIGIN)},
         )
-        yield from self._follow_links(response)
+        # The extraction parses the page anyway: when a pipeline does (ExtractPipeline), it reads
+        # the page's links from that parse and hands them back here; parsing a 90 KB page again
+        # in this process was a fifth of its time. Scrapy keeps processing the item while this
+        # callback waits for them.
+        handoff = CrawlContext.of(self.crawler).expect_links(item)
+        yield item
+        links = await handoff if handoff is not None else None
+        if links is not None:
+            self.crawler.stats.inc_value("newsarchive/links_from_extraction")
+        for request in self._follow_links(response, links):
+            yield request
 
-    def _follow_links(self, response: Response) -> Iterable[Request]:
+    def _item_gone(self, item: Any, **kwargs: Any) -> None:
+        CrawlContext.of(self.crawler).links_read(item, None)
+
+    def _follow_links(self, response: Response, links: list[Link] | None = None) -> Iterable[Request]:
         """Article links, then listing links (pagination, tags) unless the page links only
-        articles the archive already holds: a re-crawl stops walking a listing there."""
+        articles the archive already holds: a re-crawl stops walking a listing there.
+        ``links``: the page's links as the extraction read them (None: read them here)."""
         if not isinstance(response, TextResponse):
             return
-        links = self._links(response)
+        if links is None:
+            links = self._links(response)
         state = self.incremental
         articles = [(url, canonical) for kind, url, canonical in links if kind == "article"]
         brings_new = not articles or state.full
@@ -208,40 +223,8 @@ class NewsSpider(SitemapSpider):
         self._requested.add(canonical)
         return True
 
-    def _links(self, response: TextResponse) -> list[tuple[str, str, str]]:
-        """(kind, absolute URL, canonical URL) of the page's <a>/<area> links to articles
-        ("article") and to listings ("follow"), without fragments, once each.
-
-        What LinkExtractor gives for our use, at a fraction of its cost on 90 KB pages:
-        news pages repeat the same menus, so what a root-relative or absolute href resolves
-        to is remembered (per spider, bounded) instead of being joined, matched and
-        normalised again on every page."""
-        out: dict[str, tuple[str, str, str]] = {}
-        base = get_base_url(head_text(response), response.url, response.encoding)
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
-        cache = self._link_cache
-        if len(cache) > LINK_CACHE_SIZE:
-            cache.clear()
-        for href in dict.fromkeys(_HREFS(_parse_html(response))):
-            key = (origin, href) if href.startswith(("/", "http:", "https:")) else None
-            link = cache.get(key, MISSING) if key else MISSING
-            if link is MISSING:
-                link = self._classify(urljoin(base, href.strip()))
-                if key:
-                    cache[key] = link
-            if link is not None and link[1] not in out:
-                out[link[1]] = link
-        return list(out.values())
-
-    def _classify(self, url: str) -> tuple[str, str, str] | None:
-        url = urldefrag(url).url
-        if not url.startswith(("http://", "https://")):
-            return None  # javascript:, mailto:, tel:, data:, a bare fragment
-        if self.source.is_article_url(url):
-            return ("article", url, normalize_url(url))
-        if self.source.is_follow_url(url):
-            return ("follow", url, normalize_url(url))
-        return None
+    def _links(self, response: TextResponse) -> list[Link]:
+        return response_links(response, self._classifier)
 
     @property
     def incremental(self) -> IncrementalState:
@@ -280,6 +263,13 @@ class NewsSpider(SitemapSpider):
 
     def _error(self, message: str) -> None:
         CrawlContext.of(self.crawler).record_error(message)
+
+
+def response_links(response: TextResponse, classifier: LinkClassifier) -> list[Link]:
+    """The links of a page the spider reads itself (listings; article pages when no extraction
+    pipeline reads them for it): ``LinkClassifier`` over its <a>/<area> hrefs."""
+    base = get_base_url(head_text(response), response.url, response.encoding)
+    return classifier.classify(page_hrefs(_parse_html(response)), base)
 
 
 def _parse_html(response: TextResponse) -> etree._Element:

@@ -44,7 +44,8 @@ def test_head_text_is_the_first_4096_characters() -> None:
 def test_links_are_read_from_the_bytes_in_any_encoding(encoding: str) -> None:
     """The spider parses a page's bytes in its encoding; NUL bytes are dropped only where they
     cannot be part of the text (not in UTF-16/32)."""
-    from crawler.spiders.news import _HREFS, _parse_html
+    from crawler.spiders.news import _parse_html
+    from crawler.urls import page_hrefs
 
     response = _response("<html><body><a href='/Сибирь'>x</a>\x00<a href='/b'>y</a></body></html>", encoding)
-    assert _HREFS(_parse_html(response)) == ["/Сибирь", "/b"]
+    assert page_hrefs(_parse_html(response)) == ["/Сибирь", "/b"]
