@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from storage import Archive, open_archive, resolve_db_url
@@ -35,6 +36,7 @@ class CrawlContext:
         # hands them to the spider (expect_links / links_read)
         self.links_by_extraction = False
         self._page_links: dict[int, asyncio.Future] = {}
+        self._on_articles: list[Callable[[], None]] = []
         self._archive: Archive | None = None
 
     @classmethod
@@ -52,6 +54,16 @@ class CrawlContext:
             # and the archived URLs once; mapped pages would only add to its memory
             self._archive = open_archive(self.db_url, mmap=False)
         return self._archive
+
+    def when_articles_coming(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the spider asks for its first article page (never, in a
+        re-crawl that finds nothing to fetch)."""
+        self._on_articles.append(callback)
+
+    def articles_coming(self) -> None:
+        callbacks, self._on_articles = self._on_articles, []
+        for callback in callbacks:
+            callback()
 
     def expect_links(self, item: Any) -> "asyncio.Future | None":
         """A future for the links of the page ``item`` holds, which the extraction will read;

@@ -202,6 +202,7 @@ class ExtractPipeline:
         workers = crawler.settings.get("NEWSARCHIVE_EXTRACT_WORKERS")
         self.workers = (os.cpu_count() or 1) if workers in (None, "") else int(workers)
         self.pool: ProcessPoolExecutor | None = None
+        self._starting: asyncio.Future | None = None  # the pool, while start_pool() starts it
         # Back-pressure: at most this many pages are queued in or running on the pool. A page
         # waiting for a slot keeps its response in Scrapy's scraper slot, so once
         # SCRAPER_SLOT_MAX_ACTIVE_SIZE bytes wait there the engine stops downloading: memory
@@ -214,16 +215,41 @@ class ExtractPipeline:
     @classmethod
     def from_crawler(cls, crawler):
         pipeline = cls(crawler)
-        CrawlContext.of(crawler).links_by_extraction = True  # see process_item
+        ctx = CrawlContext.of(crawler)
+        ctx.links_by_extraction = True  # see process_item
+        if pipeline.workers > 0:
+            ctx.when_articles_coming(pipeline.start_pool)
         return pipeline
 
+    def start_pool(self) -> None:
+        """Start the workers in a thread, without blocking the reactor: the forkserver's
+        preload (trafilatura, the language model) takes about a second, during which the
+        crawl keeps downloading. Called when the first article page is requested (a re-crawl
+        that finds nothing new never starts the pool); the first page also starts it."""
+        if self.pool is None and self._starting is None:
+            self.crawler.stats.inc_value("newsarchive/extract_pool_starts")
+            self._starting = asyncio.get_running_loop().run_in_executor(None, self._new_pool)
+
     def _new_pool(self) -> ProcessPoolExecutor:
-        # forkserver, not fork: the crawl process runs threads (reactor, DNS, logging); the
-        # pool starts with the first page to extract, so a re-crawl that finds nothing new
-        # never starts it
+        # forkserver, not fork: the crawl process runs threads (reactor, DNS, logging)
         return pool_module.new_pool(self.workers)
 
-    def close_spider(self) -> None:
+    async def _pool_started(self) -> None:
+        self.start_pool()
+        starting = self._starting
+        try:
+            pool = await starting
+        except BaseException:
+            if self._starting is starting:
+                self._starting = None  # the next page tries again
+            raise
+        if self.pool is None:
+            self.pool = pool
+        self._starting = None
+
+    async def close_spider(self) -> None:
+        if self._starting is not None:
+            await self._pool_started()  # a crawl that ends while its workers start stops them
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
@@ -256,7 +282,7 @@ class ExtractPipeline:
             result, tree = extract_page(item.body, item.url, source, content_type=item.content_type)
             return result, None, pool_module.links_of(tree, item.url, source)
         if self.pool is None:
-            self.pool = self._new_pool()
+            await self._pool_started()
         async with self.slots:
             self.in_flight += 1
             self.crawler.stats.max_value("newsarchive/extract_in_flight_max", self.in_flight)

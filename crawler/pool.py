@@ -101,13 +101,18 @@ def _without_main() -> Iterator[None]:
     """multiprocessing makes every new worker import the parent's main module (for
     ``newsarchive crawl``: the whole command line, rich, SQLAlchemy, ...; for a script
     without a ``__main__`` guard: the script again). The workers only need this module,
-    so they are started while ``__main__`` is an empty module."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    so they are started while ``__main__`` is an empty module. (The pool may be started from
+    a thread; the lock keeps two such starts from restoring each other's stand-in.)"""
+    with _MAIN_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
+_MAIN_SWAP = threading.RLock()
 
 
 def _start_time(pid: int) -> str | None:

@@ -55,6 +55,7 @@ class NewsSpider(SitemapSpider):
         super().__init__(*args, **kwargs)
         self.entry_ok = 0
         self._classifier = LinkClassifier(source)
+        self._articles_announced = False
         # Canonical URLs this spider has already asked for. News pages link the same
         # articles over and over (related blocks, most-read lists): on the bench site 93 % of
         # the links found were already requested. Scrapy's duplicate filter would drop them
@@ -96,6 +97,7 @@ class NewsSpider(SitemapSpider):
         for url in self.incremental.due_for_revisit():
             self._requested.add(url)
             self.crawler.stats.inc_value("newsarchive/revisited")
+            self._article_coming()
             yield Request(url, self.parse_article, errback=self.on_error)
 
     def parse_sitemap(self, response: Response) -> Iterable[Request]:
@@ -114,6 +116,7 @@ class NewsSpider(SitemapSpider):
             if request.callback == self._parse_sitemap:
                 yield request.replace(callback=self.parse_sitemap, errback=self.on_error, meta={KIND: "sitemap"})
             elif self._first_request(normalize_url(request.url)):
+                self._article_coming()
                 yield request.replace(errback=self.on_error, meta={ORIGIN: response.url})
 
     def sitemap_filter(self, entries):
@@ -214,7 +217,15 @@ class NewsSpider(SitemapSpider):
         if canonical in self._requested or not self.incremental.wants_article(canonical):
             return False
         self._requested.add(canonical)
+        self._article_coming()
         return True
+
+    def _article_coming(self) -> None:
+        """The first article request of the crawl: components that need time to get ready for
+        articles (the extraction workers) start now, while the page downloads."""
+        if not self._articles_announced:
+            self._articles_announced = True
+            CrawlContext.of(self.crawler).articles_coming()
 
     def _first_request(self, canonical: str) -> bool:
         """True the first time the spider asks for ``canonical`` in this crawl."""

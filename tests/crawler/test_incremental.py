@@ -105,6 +105,10 @@ def test_recrawl_is_conditional_skips_archived_articles_and_full_refetches(tmp_p
     assert "/news?page=2" not in [p for p, _ in second]
     assert runs[1].errors == 0 and runs[1].articles_new == runs[1].articles_unchanged == 0
     assert runs[1].stats["newsarchive/not_modified"] == 3
+    # the extraction workers start with the first article request: a re-crawl that asks for
+    # none never starts them (a second of CPU for the forkserver's preload)
+    assert runs[0].stats["newsarchive/extract_pool_starts"] == 1
+    assert "newsarchive/extract_pool_starts" not in runs[1].stats
 
     # a newer sitemap lastmod brings a2 back; the changed listing links nothing new: no page 2
     assert articles(third) == [SLUGS["a2"]]

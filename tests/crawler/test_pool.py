@@ -66,7 +66,7 @@ def _run(pipeline: ExtractPipeline, make):
         try:
             return await make()
         finally:
-            pipeline.close_spider()
+            await pipeline.close_spider()
     return asyncio.run(main())
 
 
