@@ -1,0 +1,79 @@
+"""The extraction's cheaper internals give exactly what the plain versions they replace give."""
+from __future__ import annotations
+
+from copy import copy
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.utils import load_html
+
+from crawler.extraction import article
+from crawler.extraction.encoding import decode_html
+from crawler.sources import default_sources
+from tests.helpers import DEMO_SITE, SITES
+
+PAGES = sorted(list(SITES.rglob("*.html")) + list(DEMO_SITE.rglob("*.html")))
+
+
+def _selectors(page: Path) -> tuple[str, ...]:
+    site = page.relative_to(SITES).parts[0] if page.is_relative_to(SITES) else None
+    source = default_sources().get(site) if site else None
+    return tuple(source.drop_selectors) if source else ()
+
+
+def _xpath_pruned(tree, selectors: tuple[str, ...]) -> str:
+    """What trafilatura does with ``prune_xpath=_prune_xpaths(selectors)``: copy, then each XPath."""
+    work = prune_unwanted_nodes(copy(tree), [etree.XPath(x) for x in article._prune_xpaths(selectors)])
+    return etree.tostring(work, encoding="unicode")
+
+
+def _assert_same_pruning(tree, selectors: tuple[str, ...]) -> None:
+    before = etree.tostring(tree, encoding="unicode")
+    assert etree.tostring(article._pruned_copy(tree, selectors), encoding="unicode") == _xpath_pruned(tree, selectors)
+    assert etree.tostring(tree, encoding="unicode") == before, "the page's own tree was pruned"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_pruned_copy_equals_the_prune_xpaths_on_fixture_pages(page: Path) -> None:
+    tree = load_html(decode_html(page.read_bytes())[0])
+    if tree is None:
+        pytest.skip("not parseable as HTML")
+    _assert_same_pruning(tree, _selectors(page))
+    _assert_same_pruning(tree, ())
+    _assert_same_pruning(tree, (".article__body", "div p", "#main > *", "[data-type]"))
+
+
+def _words(n: int) -> str:
+    """Text whose normalize-space() is exactly ``n`` characters long."""
+    text = ("abcdefghi " * (n // 10 + 1))[:n]
+    return text[:-1] + "z" if text.endswith(" ") else text
+
+
+SNIPPETS = {
+    "guard at the limit": f"<div class='related'>{_words(600)}</div><div class='related-2'>{_words(601)}</div>",
+    "guard counts only XPath whitespace": f"<div class='social'>  {_words(590)}\n\t\n  \xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0\xa0 </div>"
+                                          f"<div class='social'>  {_words(590)}   \n\n\n     {'  '.join('abcdefghij')} </div>",
+    "an earlier removal shortens a later guard": f"<div class='related'><p>{_words(450)}</p><figcaption>{_words(200)}</figcaption></div>",
+    "a later removal does not shorten an earlier guard": f"<div class='caption'><p>{_words(450)}</p><div class='social'>{_words(200)}</div></div>",
+    "nested matches of one selector": f"<div class='related'>{_words(700)}<ul class='related-list'><li>a</li></ul>tail</div>",
+    "matches inside a removed region": "<div class='newsletter'><span class='social'>s</span><figcaption>c</figcaption></div>after",
+    "tails are kept": "<p>before <span class='credit'>AFP</span> after <b>x</b><i class='share-bar'>y</i> end</p>",
+    "guarded containers": "<main class='cookie-consent-active'><article class='related'><p class='related'>r</p></article></main>",
+    "ids": "<div id='cookie-banner'>c</div><div id='didomi-host'>d</div><div id='didomi-host2'>e</div><div id='consent'>f</div>",
+    "class and id on one element": "<div id='x-consent' class='gdpr-box'>g</div><div id='a' class=''>kept</div><div class='CAPTION'>kept</div>",
+    "empty and odd attributes": "<div class='' id=''>kept</div><div class='breadcrumbs crumbs'>b</div><div class='\xa0social\xa0'>s</div>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+@pytest.mark.parametrize("selectors", [(), (".newsletter", "p"), ("div > span",)])
+def test_pruned_copy_equals_the_prune_xpaths_on_tricky_markup(name: str, selectors: tuple[str, ...]) -> None:
+    page = f"<!DOCTYPE html><html class='consent-x'><head><title>t</title></head><body class='gdpr'><div>{SNIPPETS[name]}</div></body></html>"
+    _assert_same_pruning(load_html(page), selectors)
+
+
+def test_the_guard_snippets_sit_on_the_boundary() -> None:
+    tree = load_html(f"<html><body><div>{_words(600)}</div><div>{_words(601)}</div></body></html>")
+    assert [article._TEXT_LENGTH(div) for div in tree.iter("div")] == [600, 601]
