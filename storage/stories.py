@@ -168,7 +168,15 @@ def signature_of(hashes: Any) -> Any:
     a, b = _permutations()
     if hashes.size == 0:
         return np.full(NUM_PERM, PRIME, dtype=np.uint64)
-    return ((a * hashes.astype(np.uint64)[None, :] + b) % np.uint64(PRIME)).min(axis=1)
+    # x mod PRIME as x - (x // PRIME) * PRIME: numpy divides by a scalar with libdivide (a
+    # multiply and a shift) but computes % with a hardware division per element, 6x slower;
+    # in place, the signature costs 0.24 ms instead of 0.39 ms on the bench texts (same values)
+    x = a * hashes.astype(np.uint64)  # (NUM_PERM, n): a*h + b < 2**64, no overflow
+    x += b
+    q = x // np.uint64(PRIME)
+    q *= np.uint64(PRIME)
+    x -= q
+    return x.min(axis=1)
 
 
 def hash_overlap(a: Any, b: Any) -> float:
@@ -181,9 +189,9 @@ def hash_overlap(a: Any, b: Any) -> float:
 
 
 def hash_overlaps(a: Any, others: Sequence[Any]) -> list[float]:
-    """``hash_overlap(a, b)`` for every b of ``others``, in one vectorised pass: each of their
-    hashes is looked up in ``a`` by binary search (all are sorted and distinct). Confirming
-    50 candidates this way costs one call instead of 50 intersect1d calls."""
+    """``hash_overlap(a, b)`` for every b of ``others``, in one vectorised pass: their hashes
+    are concatenated, looked up in ``a`` at once (``_member``) and the hits counted per
+    candidate. Confirming 50 candidates this way costs one call instead of 50 intersect1d calls."""
     import numpy as np
 
     if not others:
@@ -191,14 +199,39 @@ def hash_overlaps(a: Any, others: Sequence[Any]) -> list[float]:
     sizes = np.array([o.size for o in others], dtype=np.int64)
     if not a.size or not sizes.sum():
         return [0.0] * len(others)
-    joined = np.concatenate(others)
-    where = np.searchsorted(a, joined)
-    where[where == a.size] = 0
-    found = np.concatenate(([0], np.cumsum(a[where] == joined)))
-    ends = np.cumsum(sizes)
-    common = found[ends] - found[ends - sizes]
+    hits = np.flatnonzero(_member(a, np.concatenate(others)))
+    bounds = np.zeros(len(others) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    # hits per candidate from the hit positions (a cumsum of the 40,000 booleans costs 4x more)
+    common = np.diff(np.searchsorted(hits, bounds))
     smaller = np.minimum(sizes, a.size)
     return [float(c) / s if s else 0.0 for c, s in zip(common.tolist(), smaller.tolist())]
+
+
+_TOP_BITS = 16  # _member's table: one slot per value of a hash's top 16 bits (256 KB)
+
+
+def _member(a: Any, values: Any) -> Any:
+    """Which ``values`` (uint32) are in ``a`` (sorted, distinct uint32), as booleans.
+
+    Hand-written: np.isin sorts ``a`` and ``values`` together (1.2 ms for 40,000 values against
+    900) and a binary search per value (np.searchsorted) takes 0.5 ms; the hashes are uniform,
+    so a direct-address table on their top bits holds almost every hash of ``a`` in a slot of
+    its own and one gather looks all the values up (0.15 ms). The few hashes that share a slot
+    with a smaller one (~5 of 900) are looked up by np.isin, which compares them one by one."""
+    import numpy as np
+
+    top = a >> _TOP_BITS
+    first = np.empty(a.size, dtype=bool)  # the smallest hash of its slot (a is sorted)
+    first[0] = True
+    np.not_equal(top[1:], top[:-1], out=first[1:])
+    table = np.zeros(1 << (32 - _TOP_BITS), dtype=np.uint32)
+    table[0] = 0xFFFFFFFF  # an empty slot holds a value whose top bits are not the slot's: 0 but for slot 0
+    table[top[first]] = a[first]
+    hit = table[(values >> _TOP_BITS).astype(np.intp)] == values
+    if not first.all():
+        hit |= np.isin(values, a[~first])
+    return hit
 
 
 def to_bytes(hashes: Any) -> bytes:
