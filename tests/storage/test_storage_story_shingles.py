@@ -46,6 +46,9 @@ def test_hash_overlaps_is_hash_overlap_for_each_candidate() -> None:
     texts = [RELEASE, REPRINT, UNRELATED, RELEASE[: len(RELEASE) // 2], ""]
     sets = [stories.hashes_of(stories.shingles(t)) for t in texts]
     sets.append(np.array([sets[0][0], sets[0][-1], 4_294_967_295], dtype=np.uint32))  # edges of the range
+    # hashes sharing the top 16 bits (one slot of _member's table), 0 and the slot-0 sentinel
+    crowded = np.array([0, 1, 5, 0xFFFF, 0x10000, 0x10001, 0x1FFFF, 0xFFFFFFFE, 4_294_967_295], dtype=np.uint32)
+    sets += [crowded, crowded[::2], crowded[1::3], np.unique(np.concatenate([sets[0], crowded]))]
     for own in sets:
         assert stories.hash_overlaps(own, sets) == [stories.hash_overlap(own, other) for other in sets]
     assert stories.hash_overlaps(sets[0], []) == []
@@ -88,10 +91,21 @@ def test_a_fingerprint_computed_by_the_caller_is_used_as_given(sources: Archive)
     assert _hashes(sources)[odd.article_id] == given.hashes
 
 
-def test_candidates_are_capped_keeping_those_sharing_most_bands_then_the_newest(monkeypatch) -> None:
-    from storage.links import LinksMixin
+def test_candidates_are_capped_keeping_those_sharing_most_bands_then_the_newest(sources: Archive, monkeypatch) -> None:
+    """Counted and ranked in SQL (SQLite and PostgreSQL): most shared bands first, ties to the
+    newest article, never the article itself; under the cap, every article sharing a band."""
+    import numpy as np
 
     monkeypatch.setattr(stories, "MAX_CANDIDATES", 3)
-    holders = {1: {10, 11, 12, 13, 99}, 2: {11, 99}, 3: {5}}
-    assert LinksMixin._best_candidates(99, [1, 2, 3], holders) == {11, 13, 12}
-    assert LinksMixin._best_candidates(99, [2, 3], holders) == {11, 5}  # under the cap: all, never itself
+    bands = {"c5": (3,), "c10": (1,), "c11": (1, 2), "c12": (1,), "c13": (1,), "own": (1, 2, 3), "two": (2, 3)}
+    ids: dict[str, int] = {}
+    for n, (name, keys) in enumerate(bands.items()):  # unrelated hashes: nothing is linked
+        hashes = stories.to_bytes(np.arange(n * 100, n * 100 + 30, dtype=np.uint32))
+        with sources.repository() as repo:
+            [res] = repo.store_articles([art(name, f"Texte {name}.", story=stories.Fingerprint(hashes, keys))])
+        ids[name] = res.article_id
+    with sources.repository() as repo:
+        found = repo._candidates([ids["own"], ids["two"], ids["c5"]])
+    assert found[ids["own"]] == {ids["c11"], ids["c13"], ids["two"]}  # c11 and two share 2 bands, c13 is newest
+    assert found[ids["two"]] == {ids["own"], ids["c11"], ids["c5"]}  # under the cap: all, never itself
+    assert found[ids["c5"]] == {ids["own"], ids["two"]}
