@@ -1,6 +1,7 @@
 """extract_article: a pure function from (html, url, source) to an Article or a Rejection."""
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import unicodedata
@@ -15,7 +16,7 @@ from cssselect import GenericTranslator
 from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.htmlprocessing import prune_unwanted_nodes
-from trafilatura.utils import load_html
+from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, is_dubious_html, load_html
 from trafilatura.xml import delete_element
 
 from crawler.urls import normalize_url, same_site
@@ -60,13 +61,17 @@ def extract_page(
     """``extract_article`` and the page's parsed tree as it was before extraction (None if the
     page could not be parsed), for a caller that reads more of the page (its links) without
     parsing it again."""
+    body: bytes | None = None  # the page's exact UTF-8 encoding, when it is what was fetched
     if isinstance(html, bytes):
         if not html.strip():
             return Rejection(url, "not_html", "empty body"), None
-        html, _ = decode_html(html, content_type)
+        raw = html
+        html, encoding = decode_html(raw, content_type)
+        if encoding == "utf-8" and "\ufffd" not in html and not raw.startswith(codecs.BOM_UTF8):
+            body = raw  # no byte was replaced, no BOM dropped
     if not html.strip() or "<" not in html:
         return Rejection(url, "not_html", "no markup"), None
-    tree = load_html(html)  # trafilatura's own parse: the one tree both it and our metadata read
+    tree = _load_html(html, body)  # trafilatura's own parse: the one tree both it and our metadata read
     if tree is None:
         tree = _parse(html)
         if tree is None:
@@ -230,6 +235,63 @@ def _canonical(canonical: str | None, url: str) -> str:
         if absolute.startswith(("http://", "https://")) and same_site(absolute, url):
             return normalize_url(absolute)
     return normalize_url(url)
+
+
+# lxml.html.fromstring's test for a whole document, which it applies to str and bytes alike; in a
+# str \s is also Unicode whitespace, so where the two disagree on a page the str is parsed.
+_FULL_HTML_STR = re.compile(r"^\s*<(?:html|!doctype)", re.I)
+_FULL_HTML_BYTES = re.compile(rb"^\s*<(?:html|!doctype)", re.I)
+# The characters repair_faulty_html deletes (trafilatura.utils.INVALID_XML_CHARS), as UTF-8 bytes
+# (each of them is one byte there, never part of another character's bytes) and as characters.
+_XML_INVALID_BYTES = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0e, 0x20))
+_XML_INVALID_NONCHARS = ("\ufffe", "\uffff")
+
+
+def _load_html(html: str, body: bytes | None) -> lxml_html.HtmlElement | None:
+    """trafilatura's ``load_html(html)``, about twice as fast: it repairs the str (a regex over the
+    whole page) and parses the str; lxml parses UTF-8 bytes faster than a str, and cheaper checks
+    on ``body`` (html's exact UTF-8 encoding, if the caller has it) show whether the repair would
+    change anything. Wherever they cannot vouch for the same tree, ``load_html`` itself."""
+    data = _repaired_utf8(html, body)
+    if data is None:
+        return load_html(html)
+    try:
+        tree = lxml_html.fromstring(data, parser=HTML_PARSER)  # load_html's parse, of the same bytes
+    except Exception:  # load_html logs it and tries again its way
+        return load_html(html)
+    if tree is None or len(tree) < 1:  # load_html would parse again
+        return load_html(html)
+    if is_dubious_html(html[:50].lower()) and len(tree) < 2:
+        return None  # load_html's rejection of what does not look like HTML
+    return tree
+
+
+def _repaired_utf8(html: str, body: bytes | None) -> bytes | None:
+    """``repair_faulty_html(html).encode("utf-8")``, got without scanning the str: ``body`` when
+    the repair changes nothing, body with the doctype line fixed when only that changes; None when
+    another repair applies or lxml could tell the bytes from the str."""
+    if body is None:
+        try:
+            body = html.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates
+            return None
+    if len(body.translate(None, _XML_INVALID_BYTES)) != len(body) or any(c in html for c in _XML_INVALID_NONCHARS):
+        return None
+    repaired = html
+    if "doctype" in html[:50].lower():
+        cut = html.find("\n")
+        if cut < 0:
+            return None  # the repair would add one
+        fixed = DOCTYPE_TAG.sub("", html[:cut], count=1)
+        if len(fixed) != cut:
+            repaired = fixed + html[cut:]
+            body = fixed.encode("utf-8") + body[body.index(b"\n"):]
+    for line in repaired[:4096].splitlines()[:4]:
+        if "<html" in line and line.endswith("/>"):
+            return None  # the self-closing <html/> repair
+    if (_FULL_HTML_STR.match(repaired) is None) != (_FULL_HTML_BYTES.match(body) is None):
+        return None
+    return body
 
 
 def _parse(html: str) -> lxml_html.HtmlElement | None:
