@@ -78,7 +78,11 @@ class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
     head holds no "refresh" at all: most pages, and Scrapy would decode each one to find out."""
 
     def process_response(self, request: Request, response, spider=None):
-        if (isinstance(response, HtmlResponse) and ascii_compatible(response)
-                and b"refresh" not in response.body[:HEAD_BYTES].lower()):
-            return response
+        if isinstance(response, HtmlResponse):
+            head = response.body[:HEAD_BYTES]
+            # No NUL byte: an ASCII-compatible encoding (UTF-16/32 text of ASCII characters is
+            # full of them), decided without working out the response's encoding, which Scrapy
+            # would otherwise do here for every page (the extraction decodes article pages itself).
+            if b"\x00" not in head and b"refresh" not in head.lower():
+                return response
         return super().process_response(request, response)
