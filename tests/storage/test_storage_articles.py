@@ -220,3 +220,19 @@ def test_snapshots_stored_by_earlier_versions_still_read_and_damage_is_named(arc
         assert repo.get_snapshot(sha_old)[1] == old and repo.get_snapshot(sha_new)[1] == new
         with pytest.raises(DamagedSnapshot, match=sha_bad[:12]):
             repo.get_snapshot(sha_bad)
+
+
+def test_the_reused_compressor_gives_the_bytes_of_a_fresh_one_in_every_thread() -> None:
+    """pack_body keeps one zstd compressor per thread: the stored frames are those that
+    zstandard.compress() gives, whatever was compressed before and in whichever thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zstandard
+
+    from storage.repository import ZSTD_LEVEL, pack_body
+
+    bodies = [b"", b"<p>court</p>", "<html>Сибирь é ".encode() * 5000, bytes(range(256)) * 700, b"<b>x</b>" * 30_000]
+    expected = [zstandard.compress(b, ZSTD_LEVEL) for b in bodies]
+    assert [pack_body(b) for b in bodies + bodies[::-1]] == expected + expected[::-1]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(pack_body, bodies * 8)) == expected * 8
