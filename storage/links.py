@@ -185,7 +185,7 @@ class LinksMixin:
                 .group_by(mine.c.article_id, theirs.c.article_id)
             ).subquery("pairs")
             for aid, other in self.session.execute(
-                    sa.select(pairs.c.aid, pairs.c.other).where(pairs.c.rank <= stories.MAX_CANDIDATES)):
+                    sa.select(pairs.c.aid, pairs.c.other).where(pairs.c.rank <= stories.MAX_CANDIDATES)).all():
                 out.setdefault(aid, set()).add(other)
         return out
 
@@ -203,8 +203,8 @@ class LinksMixin:
         articles indexed before they were stored."""
         c = SHINGLES.c
         for chunk in _chunks(ids):
-            for row in self.session.execute(sa.select(c.article_id, c.hashes).where(c.article_id.in_(chunk))):
-                hashes[row.article_id] = stories.from_bytes(row.hashes)
+            for aid, data in self.session.execute(sa.select(c.article_id, c.hashes).where(c.article_id.in_(chunk))).all():
+                hashes[aid] = stories.from_bytes(data)
         legacy = [aid for aid in ids if aid not in hashes]
         for chunk in _chunks(legacy):
             for row in self.session.execute(sa.select(ARTICLES.c.id, ARTICLES.c.text).where(ARTICLES.c.id.in_(chunk))):
