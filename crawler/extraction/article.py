@@ -182,7 +182,7 @@ def clean_paragraphs(text: str, title: str | None, source: "Source | None" = Non
         elif line in kept:
             family = "repeated"
         else:
-            family = boilerplate.boilerplate_family(line)
+            family = boilerplate.line_family(line)
         if family:
             dropped[family] = dropped.get(family, 0) + 1
         else:

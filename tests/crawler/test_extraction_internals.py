@@ -1,6 +1,7 @@
 """The extraction's cheaper internals give exactly what the plain versions they replace give."""
 from __future__ import annotations
 
+import re
 from copy import copy
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from lxml import etree
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.utils import load_html
 
-from crawler.extraction import article
+from crawler.extraction import article, boilerplate
 from crawler.extraction.encoding import decode_html
 from crawler.sources import default_sources
 from tests.helpers import DEMO_SITE, SITES
@@ -124,3 +125,79 @@ def test_load_html_from_bytes_equals_trafilaturas_on_tricky_markup(html: str) ->
         body = None
     _same_parse(html, body)
     _same_parse(html, None)
+
+
+def _plain_family(paragraph: str) -> str | None:
+    """boilerplate_family as it was before its needles: every applicable rule's regex, in order."""
+    line = " ".join(paragraph.split())
+    if not line:
+        return "empty"
+    for rule in boilerplate.LINE_RULES:
+        if len(line) <= rule.max_len and rule.pattern.search(line):
+            return rule.family
+    if len(line) <= 160 and boilerplate._DOUBLED.match(line):
+        return "photo_credit"
+    return None
+
+
+BOILERPLATE_LINES = [
+    "Lire aussi : la suite", "À LIRE AUSSI", "Читайте также: новости", "Related articles", "À la une",
+    "Nous utilisons des cookies pour améliorer votre expérience", "WE USE COOKIES", "Accepter", "Tout accepter",
+    "Мы используем файлы cookie", "Принять", "Cookie settings", "This website uses cookies.",
+    "La mention des sources est obligatoire", "© 2024 Russia Beyond", "(c) Kommersant", "Все права защищены",
+    "Ссылка на Интерфакс при цитировании обязательна", "Гиперссылка на источник обязательна",
+    "Pour lire la suite, abonnez-vous", "Il vous reste 80% de cet article à lire", "Il vous reste 80 % de cet article",
+    "Déjà abonné ? Connectez-vous", "Чтобы прочитать статью полностью, подпишитесь",
+    "Partager sur Facebook", "Suivez-nous", "Subscribe", "Подписывайтесь на наш канал", "URL courte",
+    "Publicité", "Реклама", "Photo : AFP", "Crédit photo : Reuters", "Фото: ТАСС", "Ivan Petrov / Sputnik",
+    "Anna Ivanova / RIA Novosti", "Getty Images", "Image: Wikimedia Commons", "Jean Dupont / Archives",
+    "Vladimir Poutine Vladimir Poutine", "Sputnik Afrique Sputnik Afrique",
+]
+# Letters re's IGNORECASE matches to an ASCII or Cyrillic letter though str.lower() does not give it:
+# dotless ı and İ for i, long ſ for s, the Kelvin sign for k, old Cyrillic forms of в, д, о, с, т, ъ.
+FOLDS = {"i": ["ı", "İ"], "s": ["ſ"], "k": ["\u212a"], "в": ["\u1c80"], "д": ["\u1c81"], "о": ["\u1c82"],
+         "с": ["\u1c83"], "т": ["\u1c84", "\u1c85"], "ъ": ["\u1c86"]}
+
+
+def _variants(line: str) -> list[str]:
+    out = [line, line.upper(), line.lower(), f"  {line}  ", f"{line} " + "x" * 30, "x" * 100 + " " + line]
+    for letter, forms in FOLDS.items():
+        for form in forms:
+            out.append(line.replace(letter, form))
+            out.append(line.lower().replace(letter, form).upper() if form.isupper() else line.lower().replace(letter, form))
+    for rule in boilerplate.LINE_RULES:  # the length limits
+        for n in (rule.max_len - len(line), rule.max_len - len(line) + 1):
+            if n > 1:
+                out.append(line + " " + "y" * (n - 1))
+    return out
+
+
+def _fixture_lines() -> list[str]:
+    lines = []
+    for page in PAGES:
+        tree = load_html(decode_html(page.read_bytes())[0])
+        if tree is not None:
+            lines += [line for line in tree.text_content().split("\n") if line.strip()]
+    return lines
+
+
+def test_line_rules_have_needles() -> None:
+    """Each rule is read by the parser (else its regex always runs, correct but slow)."""
+    assert all(rule.needles for rule in boilerplate.LINE_RULES)
+
+
+def test_boilerplate_family_equals_the_plain_rules() -> None:
+    lines = [v for line in BOILERPLATE_LINES for v in _variants(line)] + _fixture_lines()
+    assert sum(_plain_family(line) is not None for line in lines) > 300
+    for line in lines:
+        assert boilerplate.boilerplate_family(line) == _plain_family(line), line
+        normalized = " ".join(line.split())
+        assert boilerplate.line_family(normalized) == _plain_family(line), line
+
+
+def test_needles_follow_the_regex_parse() -> None:
+    pattern = re.compile(r"^\W*(?:AB(?:c|d)e|[xy]z+ word|(?:opt)?ional)\b|q{2,}r", re.I)
+    assert boilerplate._needles(pattern) == frozenset({"ab", " word", "ional", "q"})
+    assert boilerplate._needles(re.compile(r"abc|d?", re.I)) is None  # an alternative needs nothing
+    assert boilerplate._needles(re.compile(r"abc", re.I | re.M)) is None
+    assert boilerplate._needles(re.compile(r"ABC(?-i:DEFG)", re.I)) == frozenset({"abc"})
