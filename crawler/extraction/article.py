@@ -6,6 +6,7 @@ import logging
 import re
 import unicodedata
 from copy import copy
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -15,7 +16,6 @@ import trafilatura
 from cssselect import GenericTranslator
 from lxml import etree
 from lxml import html as lxml_html
-from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.utils import DOCTYPE_TAG, HTML_PARSER, is_dubious_html, load_html
 from trafilatura.xml import delete_element
 
@@ -323,39 +323,60 @@ def _prune_xpaths(source_selectors: tuple[str, ...]) -> list[str]:
 _CLASS_ID_ATTRS = etree.XPath("//@class | //@id")
 _TEXT_LENGTH = etree.XPath("string-length(normalize-space(.))")
 _GUARDED_TAGS = frozenset({"html", "body", "main", "article"})  # the guard's not(self::html or ...)
+_XML_SPACE = re.compile("[ \t\r\n]+")  # what XPath's normalize-space() collapses
+
+
+@dataclass(frozen=True)
+class _Selector:
+    """One prune selector and how ``_pruned_copy`` finds its matches: "xpath" (cssselect's
+    translation), or on the class and id values: "class~" (a class name, ``.x``), "class*" and
+    "id*" (``[class*=x]``: contains(@class, 'x')), "id=" (``#x``), or "tag" (an element name)."""
+
+    kind: str
+    value: str | None
+    tag: str | None  # the element name the selector also requires
+    xpath: etree.XPath
+    needed: list[frozenset[str]] | None  # per alternative, the class/id strings it requires (None: unknown)
+
+    def matches(self, work: lxml_html.HtmlElement, attrs: list, values: str) -> list:
+        """The elements the selector's XPath would return on ``work``, in document order."""
+        if self.needed is not None and not any(all(lit in values for lit in needed) for needed in self.needed):
+            return []  # a class or id it requires is on no element: pruning never adds attributes
+        if self.kind == "xpath":
+            return self.xpath(work)
+        if self.kind == "tag":
+            return list(work.iter(self.value))
+        value, name = self.value, "id" if self.kind.startswith("id") else "class"
+        if self.kind == "id=":
+            found = [a.getparent() for a in attrs if a == value and a.attrname == name]
+        elif self.kind == "class~":  # contains(concat(' ', normalize-space(@class), ' '), ' x ')
+            found = [a.getparent() for a in attrs if value in a and a.attrname == name and value in _XML_SPACE.split(a)]
+        else:
+            found = [a.getparent() for a in attrs if value in a and a.attrname == name]
+        return [el for el in found if el.tag == self.tag] if self.tag else found
 
 
 def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> lxml_html.HtmlElement:
     """A copy of ``tree`` pruned exactly as trafilatura's ``prune_xpath=_prune_xpaths(source_selectors)``
     prunes its own copy, for a fraction of the CPU: those are ~13 XPaths, each a full pass over the tree.
 
-    One XPath collects every class and id value (and its element). A source selector's XPath runs
-    only when a class or id string it requires occurs among them (pruning never adds attributes);
-    the built-in selectors are matched in Python on those values (a plain substring test is what
-    cssselect's ``[class*=x]`` means: contains(@class, 'x')), then guarded and deleted one selector
-    after the other like the XPaths, so that what an earlier one removed no longer counts in a later
-    one's text length."""
+    One XPath collects every class and id value (and its element). Selectors made of a class name,
+    an id, a class/id substring or an element name are matched in Python on those values (what
+    cssselect's translation tests, e.g. contains(@class, 'x') for ``[class*=x]``, is a plain string
+    test); any other stays an XPath, skipped when a class or id it requires is on no element. Then,
+    one selector after the other as with the XPaths (the source's first, then the built-in ones
+    with their guard), its matches are found, guarded and deleted, so that what an earlier one
+    removed no longer counts in a later one's guard or structure."""
     work = copy(tree)
     attrs = _CLASS_ID_ATTRS(work)
     values = "\0".join(attrs)
-    prune_unwanted_nodes(work, [xpath for xpath, alternatives in _prune_plan(source_selectors)
-                                if alternatives is None or any(all(lit in values for lit in needed)
-                                                               for needed in alternatives)])
-    for kind, value, xpath in _builtin_plan():
-        if kind == "tag":
-            candidates = list(work.iter(value))
-        elif kind == "xpath":
-            candidates = xpath(work)
-        elif value not in values:
-            continue
-        elif kind == "id=":
-            candidates = [a.getparent() for a in attrs if a == value and a.attrname == "id"]
-        else:  # "class" or "id": cssselect's [attr*=value] is contains(@attr, value)
-            candidates = [a.getparent() for a in attrs if value in a and a.attrname == kind]
+    for selector in _prune_plan(source_selectors):
+        for el in selector.matches(work, attrs, values):
+            delete_element(el)
+    for selector in _builtin_plan():
         # All matched before any is deleted, as in an XPath's node-set. A candidate inside a region
-        # deleted earlier is no longer in the tree for the XPath; here deleting it again changes
-        # nothing in the tree.
-        matches = [el for el in candidates
+        # deleted earlier is no longer in the tree for the XPath; deleting it here changes nothing.
+        matches = [el for el in selector.matches(work, attrs, values)
                    if el.tag not in _GUARDED_TAGS and _TEXT_LENGTH(el) <= BUILTIN_PRUNE_MAX_CHARS]
         for el in matches:
             delete_element(el)
@@ -363,44 +384,39 @@ def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...])
 
 
 @lru_cache(maxsize=1)
-def _builtin_plan() -> list[tuple[str, str, etree.XPath | None]]:
-    """How each built-in selector is matched, in order: ("tag", name), ("class" | "id", substring)
-    for ``[class*=...]`` / ``[id*=...]``, ("id=", id) for ``#id``; any other selector
-    ("xpath", its unguarded XPath)."""
-    translator = GenericTranslator()
-    plan: list[tuple[str, str, etree.XPath | None]] = []
-    for css in boilerplate.PRUNE_SELECTORS:
-        parsed = cssselect.parse(css)
-        node = parsed[0].parsed_tree if len(parsed) == 1 and parsed[0].pseudo_element is None else None
-        if isinstance(node, cssselect.parser.Element) and node.namespace is None and node.element:
-            plan.append(("tag", node.element, None))
-        elif isinstance(node, cssselect.parser.Hash) and _any_element(node.selector):
-            plan.append(("id=", node.id, None))
-        elif (isinstance(node, cssselect.parser.Attrib) and _any_element(node.selector) and node.namespace is None
-              and node.attrib in ("class", "id") and node.operator == "*=" and node.value.value):
-            plan.append((node.attrib, node.value.value, None))
-        else:
-            plan.append(("xpath", css, etree.XPath(translator.css_to_xpath(css))))
-    return plan
-
-
-def _any_element(node: object) -> bool:
-    """Whether a parsed selector is a bare ``*`` (what ``[class*=x]`` and ``#x`` apply to)."""
-    return isinstance(node, cssselect.parser.Element) and node.namespace is None and node.element is None
+def _builtin_plan() -> list[_Selector]:
+    """The built-in selectors, in order (their guard is applied by ``_pruned_copy``)."""
+    return [_selector(css) for css in boilerplate.PRUNE_SELECTORS]
 
 
 @lru_cache(maxsize=256)
-def _prune_plan(source_selectors: tuple[str, ...]) -> list[tuple[etree.XPath, list[frozenset[str]] | None]]:
-    """Each source selector's XPath with, per comma-separated alternative of the selector, the
-    class/id strings that alternative requires (None: always evaluate)."""
-    plan = []
-    for xpath, css in zip(_prune_xpaths(source_selectors), source_selectors):
-        try:
-            alternatives = [frozenset(_required_literals(sel.parsed_tree)) for sel in cssselect.parse(css)]
-        except cssselect.SelectorError:
-            alternatives = []
-        plan.append((etree.XPath(xpath), alternatives if alternatives and all(alternatives) else None))
-    return plan
+def _prune_plan(source_selectors: tuple[str, ...]) -> list[_Selector]:
+    """A source's ``drop_selectors``, in order."""
+    return [_selector(css) for css in source_selectors]
+
+
+def _selector(css: str) -> _Selector:
+    xpath = etree.XPath(GenericTranslator().css_to_xpath(css))
+    try:
+        parsed = cssselect.parse(css)
+    except cssselect.SelectorError:
+        return _Selector("xpath", None, None, xpath, None)
+    alternatives = [frozenset(_required_literals(sel.parsed_tree)) for sel in parsed]
+    needed = alternatives if alternatives and all(alternatives) else None
+    node = parsed[0].parsed_tree if len(parsed) == 1 and parsed[0].pseudo_element is None else None
+    if isinstance(node, cssselect.parser.Element) and node.namespace is None and node.element:
+        return _Selector("tag", node.element, None, xpath, None)
+    base = getattr(node, "selector", None)
+    if not (isinstance(base, cssselect.parser.Element) and base.namespace is None):
+        return _Selector("xpath", None, None, xpath, needed)
+    if isinstance(node, cssselect.parser.Class) and not _XML_SPACE.search(node.class_name):
+        return _Selector("class~", node.class_name, base.element, xpath, needed)
+    if isinstance(node, cssselect.parser.Hash):
+        return _Selector("id=", node.id, base.element, xpath, needed)
+    if (isinstance(node, cssselect.parser.Attrib) and node.namespace is None and node.attrib in ("class", "id")
+            and node.operator == "*=" and node.value.value):
+        return _Selector(f"{node.attrib}*", node.value.value, base.element, xpath, needed)
+    return _Selector("xpath", None, None, xpath, needed)
 
 
 def _required_literals(node) -> set[str]:

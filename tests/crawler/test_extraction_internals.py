@@ -65,11 +65,15 @@ SNIPPETS = {
     "ids": "<div id='cookie-banner'>c</div><div id='didomi-host'>d</div><div id='didomi-host2'>e</div><div id='consent'>f</div>",
     "class and id on one element": "<div id='x-consent' class='gdpr-box'>g</div><div id='a' class=''>kept</div><div class='CAPTION'>kept</div>",
     "empty and odd attributes": "<div class='' id=''>kept</div><div class='breadcrumbs crumbs'>b</div><div class='\xa0social\xa0'>s</div>",
+    "class names": "<div class='x\tshare\n'>tab</div><div class='x\xa0share'>nbsp</div><div class='share-bar'>bar</div>"
+                   "<span class='share'>span</span><div class='incut big'>incut</div><p class='incut'>p</p><div id='lenta'>l</div>"
+                   "<div id='lenta2'>l2</div><div class='Share'>case</div>",
 }
 
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
-@pytest.mark.parametrize("selectors", [(), (".newsletter", "p"), ("div > span",)])
+@pytest.mark.parametrize("selectors", [(), (".newsletter", "p"), ("div > span",), (".share", "div.incut", "#lenta", "figcaption"),
+                                       ("div + div", ".related", "span.share", "div#lenta", "[class*='incut']")])
 def test_pruned_copy_equals_the_prune_xpaths_on_tricky_markup(name: str, selectors: tuple[str, ...]) -> None:
     page = f"<!DOCTYPE html><html class='consent-x'><head><title>t</title></head><body class='gdpr'><div>{SNIPPETS[name]}</div></body></html>"
     _assert_same_pruning(load_html(page), selectors)
