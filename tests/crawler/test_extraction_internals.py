@@ -10,7 +10,7 @@ from lxml import etree
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.utils import load_html
 
-from crawler.extraction import article, boilerplate
+from crawler.extraction import article, boilerplate, metadata
 from crawler.extraction.encoding import decode_html
 from crawler.sources import default_sources
 from tests.helpers import DEMO_SITE, SITES
@@ -205,3 +205,27 @@ def test_needles_follow_the_regex_parse() -> None:
     assert boilerplate._needles(re.compile(r"abc|d?", re.I)) is None  # an alternative needs nothing
     assert boilerplate._needles(re.compile(r"abc", re.I | re.M)) is None
     assert boilerplate._needles(re.compile(r"ABC(?-i:DEFG)", re.I)) == frozenset({"abc"})
+
+
+def _head_elements_by_xpath(tree) -> tuple:
+    return (tree.xpath('//script[@type="application/ld+json"]'), list(tree.iter("meta")),
+            tree.xpath('//link[@rel="canonical"]/@href'))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_head_elements_in_one_pass_equal_the_xpaths(page: Path) -> None:
+    tree = load_html(decode_html(page.read_bytes())[0])
+    if tree is None:
+        pytest.skip("not parseable as HTML")
+    assert metadata._head_elements(tree) == _head_elements_by_xpath(tree)
+
+
+def test_head_elements_of_a_fragment_read_its_whole_document() -> None:
+    page = ("<html><head><link rel='canonical' href='/a'><script type='application/ld+json'>{}</script></head>"
+            "<body><div><meta name='x' content='y'><link rel='canonical' href='/b'><link rel='Canonical' href='/c'>"
+            "<script type='application/ld+json'>[]</script><link rel='canonical'></div></body></html>")
+    tree = load_html(page)
+    fragment = tree.find("body/div")
+    for element in (tree, fragment):
+        assert metadata._head_elements(element) == _head_elements_by_xpath(element)
+    assert metadata._head_elements(tree)[2] == ["/a", "/b"]
