@@ -63,13 +63,13 @@ def extract_page(
     parsing it again."""
     body: bytes | None = None  # the page's exact UTF-8 encoding, when it is what was fetched
     if isinstance(html, bytes):
-        if not html.strip():
+        if not html or html.isspace():  # not html.strip(), without copying the page
             return Rejection(url, "not_html", "empty body"), None
         raw = html
         html, encoding = decode_html(raw, content_type)
         if encoding == "utf-8" and "\ufffd" not in html and not raw.startswith(codecs.BOM_UTF8):
             body = raw  # no byte was replaced, no BOM dropped
-    if not html.strip() or "<" not in html:
+    if not html or html.isspace() or "<" not in html:
         return Rejection(url, "not_html", "no markup"), None
     tree = _load_html(html, body)  # trafilatura's own parse: the one tree both it and our metadata read
     if tree is None:
