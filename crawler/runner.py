@@ -70,6 +70,10 @@ def run_crawls(
     settings = crawl_settings(db_url, trigger=trigger, overrides=overrides)
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # the CLI owns the log handlers
     process = _BoundedProcess(settings)
+    # Scrapy's logging setup sets its logger to DEBUG and leaves the level to the handlers: every
+    # "Crawled (200)" and "Scraped from" record of every page is built, then dropped. At the
+    # configured level, nothing below it is built at all.
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawlers = []
     for source in sources:
         crawler = process.create_crawler(NewsSpider)

@@ -26,6 +26,23 @@ TRACKING_PARAMS = re.compile(
 
 
 def normalize_url(url: str) -> str:
+    """Canonical form of ``url`` (see ``_normalize_url``), remembered: a crawl normalises each
+    article URL several times (sitemap entry, request, canonical-request middleware) and the
+    same menu links on every page. The canonical form is its own canonical form."""
+    canonical = _NORMALIZED.get(url)
+    if canonical is None:
+        if len(_NORMALIZED) >= NORMALIZED_CACHE_SIZE:
+            _NORMALIZED.clear()
+        canonical = _normalize_url(url)
+        _NORMALIZED[url] = _NORMALIZED[canonical] = canonical
+    return canonical
+
+
+NORMALIZED_CACHE_SIZE = 20_000  # entries; cleared when full (a few MB at most)
+_NORMALIZED: dict[str, str] = {}
+
+
+def _normalize_url(url: str) -> str:
     """Canonical form of ``url``: NFC path, percent-encoded, tracking parameters and the
     fragment removed, query parameters sorted, host lowercased.
 

@@ -117,7 +117,11 @@ class NewsSpider(SitemapSpider):
                 yield request.replace(callback=self.parse_sitemap, errback=self.on_error, meta={KIND: "sitemap"})
             elif self._first_request(normalize_url(request.url)):
                 self._article_coming()
-                yield request.replace(errback=self.on_error, meta={ORIGIN: response.url})
+                # set on the request SitemapSpider just made rather than replace()d: a copy would
+                # process its URL again, for each of the sitemap's articles
+                request.errback = self.on_error
+                request.meta[ORIGIN] = response.url
+                yield request
 
     def sitemap_filter(self, entries):
         """Leave out archived articles, unless their ``lastmod`` is newer than their last fetch."""

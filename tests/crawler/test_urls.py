@@ -16,3 +16,20 @@ from crawler.urls import normalize_url
 ])
 def test_normalize(url: str, expected: str) -> None:
     assert normalize_url(url) == expected
+
+
+IDEMPOTENCE_CASES = [
+    "http://a.b/x?b=2&a=1#f", "HTTP://A.B:80/%7Efoo/é?utm_source=x&q=a+b", "http://a.b/p%2Fq?x=%20",
+    "http://a.b/?a=&b", "http://a.b/Сибирь?q=Москва", "http://a.b/a b", "http://a.b/%e9", "http://a.b/x?q=%zz",
+    "http://a.b/x;p?q#f", "https://fr.rbth.com/economie/82005-russie?xtor=RSS-1&page=2", "http://127.0.0.1:8123/éco/",
+]
+
+
+@pytest.mark.parametrize("url", IDEMPOTENCE_CASES)
+def test_a_canonical_url_is_its_own_canonical_form(url: str) -> None:
+    """normalize_url remembers each result as its own canonical form: that must be true."""
+    from crawler.urls import _normalize_url
+
+    canonical = _normalize_url(url)
+    assert _normalize_url(canonical) == canonical
+    assert normalize_url(url) == canonical and normalize_url(canonical) == canonical
