@@ -85,6 +85,19 @@ def context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def start_forkserver() -> None:
+    """Start the forkserver now and return at once: its preload (trafilatura, the language model:
+    about a second of CPU) then runs on another core while the crawl starts up, and the workers
+    are forked in milliseconds when the first article page is requested. Otherwise that second is
+    spent after it, with the crawl waiting. A crawl that extracts nothing never uses it; it exits
+    with the crawl process."""
+    from multiprocessing import forkserver
+
+    context()
+    with _without_main():
+        forkserver.ensure_running()
+
+
 def new_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes, all started now (see ``_without_main``)."""
     owner = os.getpid()

@@ -202,12 +202,13 @@ def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: s
     # (_while_crawling).
     gc.disable()
     try:
+        settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
+        _start_extraction(settings)  # first, so that its preload overlaps everything below
         from crawler.sources import load_registry
         from storage import resolve_db_url
 
         registry = load_registry(sources_file)
         sources = registry.select(keys, all_)
-        settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
         if full:
             settings["NEWSARCHIVE_FULL"] = True
         if log_file:
@@ -236,6 +237,7 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None, *,
            trigger: str = "manual", log_file: str | None = None):
+    _start_extraction(overrides)
     from crawler.runner import run_crawls
     from storage import open_archive
 
@@ -245,6 +247,15 @@ def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None
     results = run_crawls(sources, db_url, trigger=trigger, overrides=overrides, progress=_while_crawling)
     _print_summary(results)
     return results
+
+
+def _start_extraction(overrides: dict[str, Any] | None) -> None:
+    """Start the extraction workers' forkserver (unless -s NEWSARCHIVE_EXTRACT_WORKERS=0): its
+    preload runs on the other core while Scrapy and the archive start up."""
+    if str((overrides or {}).get("NEWSARCHIVE_EXTRACT_WORKERS", "")).strip() != "0":
+        from crawler.pool import start_forkserver
+
+        start_forkserver()
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
