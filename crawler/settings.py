@@ -37,9 +37,15 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.incremental.ConditionalRequestMiddleware": 580,  # If-None-Match / If-Modified-Since, 304s
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "crawler.middlewares.HeadMetaRefreshMiddleware": 580,  # Scrapy's, without decoding every page
+    # No source needs HTTP authentication; each middleware is a call on every request
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
 }
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.CanonicalRequestMiddleware": 540,
+    # Left out, being work on every request and response for nothing here: request depth (no
+    # source limits it; nothing reads it), and a developer's warning about copied meta keys.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 
 ITEM_PIPELINES = {
