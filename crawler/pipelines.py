@@ -222,10 +222,11 @@ class ExtractPipeline:
         return pipeline
 
     def start_pool(self) -> None:
-        """Start the workers in a thread, without blocking the reactor: the forkserver's
-        preload (trafilatura, the language model) takes about a second, during which the
-        crawl keeps downloading. Called when the first article page is requested (a re-crawl
-        that finds nothing new never starts the pool); the first page also starts it."""
+        """Start the workers in a thread, without blocking the reactor: until the forkserver
+        has preloaded the extractor (``newsarchive crawl`` starts it with the command; otherwise
+        this starts it: about a second), the crawl keeps downloading. Called when the first
+        article page is requested (a re-crawl that finds nothing new never starts the pool);
+        the first page also starts it."""
         if self.pool is None and self._starting is None:
             self.crawler.stats.inc_value("newsarchive/extract_pool_starts")
             self._starting = asyncio.get_running_loop().run_in_executor(None, self._new_pool)
