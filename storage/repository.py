@@ -500,20 +500,51 @@ class Repository(LinksMixin):
 
     # --- incremental re-crawls (crawler/incremental.py) -----------------------------------
 
-    def articles_seen(self, source_key: str) -> dict[str, ArticleSeen]:
+    def articles_seen(self, source_key: str, urls: Iterable[str] | None = None, *,
+                      born_since: datetime | None = None,
+                      first_seen_before: datetime | None = None) -> dict[str, ArticleSeen]:
         """url -> when each archived article of the source (and each alias URL of one) was
-        last fetched and how old it is: what a routine re-crawl need not fetch again."""
+        last fetched and how old it is: what a routine re-crawl need not fetch again.
+
+        ``urls``: only these (looked up by URL, so the cost follows the URLs asked about, not
+        the archive's size); ``born_since``: only articles published (else first archived)
+        then or later; ``first_seen_before``: only articles archived before then (a crawl
+        asks about the archive as it was when it started)."""
         a = ARTICLES.c
         born = sa.func.coalesce(a.published_at, a.first_seen_at)
-        stmt = sa.select(a.url, a.last_seen_at, born.label("born")).where(a.source_key == source_key)
-        out = {r.url: ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born)) for r in self.session.execute(stmt)}
         aliases = Base.metadata.tables.get("article_aliases")  # story links (storage/links.py), when present
-        if aliases is not None:
-            al = aliases.c
-            stmt = (sa.select(al.url, al.last_seen_at, born.label("born"))
-                    .join(ARTICLES, a.id == al.article_id).where(a.source_key == source_key))
-            for r in self.session.execute(stmt):
-                out.setdefault(r.url, ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born)))
+
+        # born >= born_since as two conditions, each served by the (source_key, published_at)
+        # index (SQLite scans the whole source for coalesce(), or for the two joined by OR)
+        borns: list[Any] = [None] if born_since is None else [
+            a.published_at >= born_since, sa.and_(a.published_at.is_(None), a.first_seen_at >= born_since)]
+
+        def where(stmt, url_column, chunk, born_condition):  # type: ignore[no-untyped-def]
+            stmt = stmt.where(a.source_key == source_key)
+            if chunk is not None:
+                stmt = stmt.where(url_column.in_(chunk))
+            if born_condition is not None:
+                stmt = stmt.where(born_condition)
+            if first_seen_before is not None:
+                stmt = stmt.where(a.first_seen_at < first_seen_before)
+            return stmt
+
+        out: dict[str, ArticleSeen] = {}
+        chunks: Iterable[list[str] | None] = [None]
+        if urls is not None:
+            wanted = list(dict.fromkeys(urls))
+            chunks = [wanted[i:i + SEEN_CHUNK] for i in range(0, len(wanted), SEEN_CHUNK)]
+        for chunk in chunks:
+            for born_condition in borns:
+                stmt = where(sa.select(a.url, a.last_seen_at, born.label("born")), a.url, chunk, born_condition)
+                for r in self.session.execute(stmt):
+                    out[r.url] = ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born))
+                if aliases is not None:
+                    al = aliases.c
+                    stmt = where(sa.select(al.url, al.last_seen_at, born.label("born"))
+                                 .join(ARTICLES, a.id == al.article_id), al.url, chunk, born_condition)
+                    for r in self.session.execute(stmt):
+                        out.setdefault(r.url, ArticleSeen(r.url, r.last_seen_at, _as_utc(r.born)))
         return out
 
     def page_validators(self, source_key: str) -> dict[str, PageValidator]:
@@ -658,6 +689,9 @@ def _filter_clauses(filters: SearchFilters) -> list[sa.ColumnElement[bool]]:
     if filters.until is not None:
         clauses.append(a.published_at < _as_utc(filters.until))
     return clauses
+
+
+SEEN_CHUNK = 500  # URLs per lookup query in articles_seen (SQLite allows 32,766 parameters)
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any, AsyncIterator, Iterable
 
 from lxml import etree
@@ -30,6 +31,8 @@ from crawler.middlewares import ascii_compatible, head_text
 from crawler.urls import Link, LinkClassifier, normalize_url, page_hrefs
 
 logger = logging.getLogger(__name__)
+
+SITEMAP_CHUNK = 500  # sitemap entries looked up in the archive together
 
 
 
@@ -128,11 +131,15 @@ class NewsSpider(SitemapSpider):
         if getattr(entries, "type", None) == "sitemapindex":
             yield from entries
             return
-        for entry in entries:
-            loc = entry.get("loc", "")
-            if not self.source.is_article_url(loc) or self.incremental.wants_article(
-                    normalize_url(loc), entry.get("lastmod")):
-                yield entry
+        state = self.incremental
+        entries = iter(entries)
+        while chunk := list(islice(entries, SITEMAP_CHUNK)):
+            articles = [(entry, normalize_url(entry.get("loc", ""))) if self.source.is_article_url(entry.get("loc", ""))
+                        else (entry, None) for entry in chunk]
+            state.prefetch(canonical for _, canonical in articles if canonical)  # one archive lookup per chunk
+            for entry, canonical in articles:
+                if canonical is None or state.wants_article(canonical, entry.get("lastmod")):
+                    yield entry
 
     def parse_feed(self, response: Response) -> Iterable[Request]:
         self._entry_reached(response)
@@ -153,10 +160,11 @@ class NewsSpider(SitemapSpider):
             "//item/link/text() | //entry/link[not(@rel) or @rel='alternate']/@href"
             " | //item/guid[not(@isPermaLink='false')][starts-with(normalize-space(.), 'http')]/text()"
         ).getall()
-        for link in dict.fromkeys(link.strip() for link in links if link.strip()):
-            url = response.urljoin(link)
-            canonical = normalize_url(url)
-            if self.source.is_article_url(url) and self._wants_article(canonical):
+        found = [(url, normalize_url(url)) for url in (response.urljoin(link) for link in
+                 dict.fromkeys(link.strip() for link in links if link.strip())) if self.source.is_article_url(url)]
+        self.incremental.prefetch(canonical for _, canonical in found)
+        for url, canonical in found:
+            if self._wants_article(canonical):
                 yield Request(url, self.parse_article, errback=self.on_error, meta={ORIGIN: response.url})
 
     def parse_listing(self, response: Response) -> Iterable[Request]:
@@ -203,6 +211,7 @@ class NewsSpider(SitemapSpider):
             links = self._links(response)
         state = self.incremental
         articles = [(url, canonical) for kind, url, canonical in links if kind == "article"]
+        state.prefetch(canonical for _, canonical in articles)  # queries only what it has not looked up yet
         brings_new = not articles or state.full
         for url, canonical in articles:
             brings_new = brings_new or state.is_new(canonical)

@@ -109,6 +109,9 @@ def test_recrawl_is_conditional_skips_archived_articles_and_full_refetches(tmp_p
     # none never starts them (a second of CPU for the forkserver's preload)
     assert runs[0].stats["newsarchive/extract_pool_starts"] == 1
     assert "newsarchive/extract_pool_starts" not in runs[1].stats
+    # ... nor reads the archive's articles: it asks about the URLs it meets, and met none
+    assert "newsarchive/archive_lookups" not in runs[1].stats
+    assert runs[0].stats["newsarchive/archive_lookups"] >= 1
 
     # a newer sitemap lastmod brings a2 back; the changed listing links nothing new: no page 2
     assert articles(third) == [SLUGS["a2"]]

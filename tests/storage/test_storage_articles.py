@@ -236,3 +236,27 @@ def test_the_reused_compressor_gives_the_bytes_of_a_fresh_one_in_every_thread() 
     assert [pack_body(b) for b in bodies + bodies[::-1]] == expected + expected[::-1]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(pack_body, bodies * 8)) == expected * 8
+
+
+def test_articles_seen_by_url_by_age_and_as_at_a_time(sources: Archive) -> None:
+    """What an incremental crawl asks the archive: only the URLs it names (in chunks), only
+    articles born since a date (published, else first archived), only what was archived before
+    the crawl started."""
+    with sources.repository() as repo:
+        repo.store_articles([art(1, published_at=T0 - timedelta(days=30)), art(2, published_at=T0 - timedelta(hours=1)),
+                             art(3)], seen_at=T0)  # 3: no date, born when first archived
+        repo.store_articles([art(4, published_at=T0 - timedelta(days=30))], seen_at=T0 + timedelta(hours=2))
+    with sources.repository(readonly=True) as repo:
+        everything = repo.articles_seen("lefigaro")
+        named = repo.articles_seen("lefigaro", ["https://example.test/2", "https://example.test/9"])
+        many = repo.articles_seen("lefigaro", [f"https://example.test/{n}" for n in range(1, 1200)])
+        young = repo.articles_seen("lefigaro", born_since=T0 - timedelta(days=1))
+        before = repo.articles_seen("lefigaro", first_seen_before=T0 + timedelta(hours=1))
+        other = repo.articles_seen("lemonde", ["https://example.test/1"])
+    urls = {n: f"https://example.test/{n}" for n in range(1, 5)}
+    assert set(everything) == set(urls.values())
+    assert set(named) == {urls[2]} and named[urls[2]].last_seen_at == T0
+    assert set(many) == set(urls.values())  # more URLs than one query takes
+    assert set(young) == {urls[2], urls[3]} and young[urls[3]].born_at == T0
+    assert set(before) == {urls[1], urls[2], urls[3]}  # 4 was archived later
+    assert other == {}
