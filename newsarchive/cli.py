@@ -237,7 +237,6 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None, *,
            trigger: str = "manual", log_file: str | None = None):
-    _start_extraction(overrides)
     from crawler.runner import run_crawls
     from storage import open_archive
 
@@ -498,6 +497,7 @@ def demo_cmd(db: str | None, port: int, verbose: bool) -> None:
 
     Example: newsarchive demo --db sqlite:///demo.db
     """
+    _start_extraction(None)  # its preload overlaps the demo site's start and the crawl's own
     from newsarchive.demo import run_demo
     from storage import resolve_db_url
 
