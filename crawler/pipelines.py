@@ -275,13 +275,11 @@ class ExtractPipeline:
         return item
 
     async def _run(self, item: PageItem, source: Source) -> tuple[Article | Rejection, Fingerprint | None, list[Link] | None]:
-        """The extraction's result, the article's story fingerprint (in-process, None: storage
-        computes it in its writer) and the page's links (``pool.extract``)."""
-        if self.workers <= 0:
-            from crawler.extraction.article import extract_page
-
-            result, tree = extract_page(item.body, item.url, source, content_type=item.content_type)
-            return result, None, pool_module.links_of(tree, item.url, source)
+        """The extraction's result, the article's story fingerprint and the page's links
+        (``pool.extract``, in a worker or, with no workers, here)."""
+        if self.workers <= 0:  # what a worker runs, run here
+            _, result, story, links = pool_module.extract(item.body, item.url, source, item.content_type)
+            return result, story, links
         if self.pool is None:
             await self._pool_started()
         async with self.slots:
