@@ -47,10 +47,12 @@ def load() -> bool:
         model = langid.MODEL_DIR / langid.MODEL_FILE
         stat = model.stat()
         folder = cache_dir() / f"py3langid-{getattr(py3langid, '__version__', 'x')}-{stat.st_size}-{stat.st_mtime_ns}"
-        if not (folder / "output.npy").exists():
-            _write(folder, model)
+        written, verified = (folder / "output.npy").exists(), (folder / "verified").exists()
+        # py3langid's own model, loaded once: what the copy is written from and checked against
+        reference = langid.LanguageIdentifier.from_model_file(model) if not (written and verified) else None
+        if not written:
+            _write(folder, reference)
         identifier = _read(folder)
-        reference = langid.LanguageIdentifier.from_model_file(model) if not _verified(folder) else None
         if reference is not None:
             if any(identifier.classify(p) != reference.classify(p) for p in _PROBES):
                 raise ValueError(f"{folder} does not classify as py3langid's own model")
@@ -64,24 +66,19 @@ def load() -> bool:
         return False
 
 
-def _verified(folder: Path) -> bool:
-    return (folder / "verified").exists()
-
-
-def _write(folder: Path, model: Path) -> None:
+def _write(folder: Path, model) -> None:  # type: ignore[no-untyped-def]
+    """Save the arrays of ``model`` (a LanguageIdentifier just loaded, all languages) as .npy files."""
     import numpy as np
-    from py3langid.modelio import load_model
 
-    ptc, pc, classes, nextmove, row, output = load_model(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        np.save(tmp / "ptc.npy", np.asarray(ptc))
-        np.save(tmp / "pc.npy", np.asarray(pc))
-        np.save(tmp / "classes.npy", np.array(classes))
-        np.save(tmp / "nextmove.npy", np.frombuffer(nextmove, dtype=f"={nextmove.typecode}"))
-        np.save(tmp / "row.npy", np.frombuffer(row, dtype=f"={row.typecode}"))
-        np.save(tmp / "output.npy", np.asarray(output, dtype=np.int64))  # written last: marks a whole copy
+        np.save(tmp / "ptc.npy", np.asarray(model.nb_ptc))
+        np.save(tmp / "pc.npy", np.asarray(model.nb_pc))
+        np.save(tmp / "classes.npy", np.array(model.nb_classes))
+        for name, values in (("nextmove", model.tk_nextmove), ("row", model.tk_row)):
+            np.save(tmp / f"{name}.npy", np.frombuffer(values, dtype=f"={values.typecode}"))
+        np.save(tmp / "output.npy", np.asarray(model.tk_output, dtype=np.int64))
         try:
             tmp.rename(folder)  # atomic: another process sees the whole copy or none
         except OSError:  # written meanwhile by another process
