@@ -72,9 +72,9 @@ class IncrementalState:
         source = ctx.source
         if source is None:
             return
-        self.started = datetime.now(timezone.utc)
+        self.started = datetime.now(timezone.utc)  # lookups see the archive as it was now
         if source.revisit_days:
-            self.revisit_after = datetime.now(timezone.utc) - timedelta(days=source.revisit_days)
+            self.revisit_after = self.started - timedelta(days=source.revisit_days)
         if self.full:
             logger.info("full crawl of %s: every page is fetched again", source.key)
             return
