@@ -109,6 +109,30 @@ def test_help_imports_no_heavy_library() -> None:
     assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
+def test_exit_status_survives_the_skipped_teardown() -> None:
+    """main() ends the process from its last exit handler (no interpreter teardown): the status is
+    still the command's, an escaped exception still exits 1 (not 0), and what was printed is flushed."""
+    code = ("import sys\n"
+            "from newsarchive import cli\n"
+            "@cli.cli.command('boom')\n"
+            "def boom():\n    print('half', end='')\n    raise RuntimeError('escaped')\n"
+            "@cli.cli.command('say')\n"
+            "def say():\n    print('unflushed', end='')\n    sys.exit('a message')\n"
+            "@cli.cli.command('skip')\n"
+            "def skip():\n    print('ok', end='')\n    sys.exit(75)\n"
+            "sys.argv = ['newsarchive', sys.argv[1]]\n"
+            "cli.main()\n")
+    outcomes = {}
+    for command in ("boom", "say", "skip", "sources"):
+        result = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        outcomes[command] = (result.returncode, result.stdout, result.stderr.strip().splitlines()[-1:])
+    assert outcomes["boom"] == (1, "half", ["RuntimeError: escaped"])
+    assert outcomes["say"] == (1, "unflushed", ["a message"])
+    assert outcomes["skip"] == (75, "ok", [])
+    assert outcomes["sources"][0] == 0 and "rbth_fr" in outcomes["sources"][1]
+
+
 def test_demo_crawl_and_recrawl_on_each_backend(db_url: str, tmp_path: Path) -> None:
     """The whole crawl (extraction workers, the archive writer process, runs, locks, validators)
     on SQLite and on PostgreSQL: every demo article stored once, then a re-crawl adds nothing."""
