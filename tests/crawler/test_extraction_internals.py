@@ -229,3 +229,74 @@ def test_head_elements_of_a_fragment_read_its_whole_document() -> None:
     for element in (tree, fragment):
         assert metadata._head_elements(element) == _head_elements_by_xpath(element)
     assert metadata._head_elements(tree)[2] == ["/a", "/b"]
+
+
+def _visible_lead_by_xpath(tree, description: str | None) -> str | None:
+    """_visible_lead as it was: the one XPath over every p, div and h2 of the body."""
+    if not description or len(description) < 80:
+        return None
+    found = tree.xpath("//body//*[self::p or self::div or self::h2][normalize-space(.) = $d]", d=description)
+    return description if found else None
+
+
+def _lead_candidates(tree) -> list[str]:
+    """Descriptions to try on a page: the normalized text of its blocks, and near misses of them."""
+    out = []
+    for element in tree.iter("p", "div", "h2", "h1", "span", "li", "body"):
+        text = element.xpath("normalize-space(.)")
+        if 60 <= len(text) <= 2000:
+            out += [text, text[:-1], text[1:], f" {text}", f"{text} ", text.replace(" ", "  ", 1), text + "\n",
+                    text.replace(" ", "\xa0", 1), text.upper()]
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_visible_lead_equals_the_plain_xpath_on_fixture_pages(page: Path) -> None:
+    tree = load_html(decode_html(page.read_bytes())[0])
+    if tree is None:
+        pytest.skip("not parseable as HTML")
+    for description in _lead_candidates(tree) + [None, "", "x" * 100]:
+        assert article._visible_lead(tree, description) == _visible_lead_by_xpath(tree, description), description
+
+
+LEAD = "Le commerce entre la Russie et la France a progressé de 12 % cette année, selon les douanes russes."
+LEAD_PAGES = {
+    "p": f"<p>{LEAD}</p>",
+    "div around a p": f"<div class='lead'>\n  <p>{LEAD}</p>\n</div>",
+    "h2 split in inline elements": "<h2> <b>Le commerce</b> entre la <i>Russie</i>\n\tet la France a progressé de 12 % cette "
+                                   "année, selon les douanes russes. </h2>",
+    "span only": f"<span>{LEAD}</span>",
+    "section only": f"<section>{LEAD}</section>",
+    "tail of a span": f"<p><span></span>{LEAD}</p>",
+    "more text around": f"<p>Avant. {LEAD}</p><div>{LEAD} Après.</div>",
+    "nbsp is not XPath whitespace": f"<p>{LEAD.replace(' ', chr(160), 1)}</p>",
+    "in a comment": f"<div><!-- {LEAD} --></div>",
+    "in a script": f"<div><script>{LEAD}</script></div>",
+    "in the head only": "<p>x</p>",
+    "svg (the HTML parser drops namespaces)": f"<svg xmlns='http://www.w3.org/2000/svg'><p>{LEAD}</p></svg>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAD_PAGES))
+def test_visible_lead_equals_the_plain_xpath_on_tricky_markup(name: str) -> None:
+    page = f"<html><head><title>{LEAD}</title></head><body>{LEAD_PAGES[name]}</body></html>"
+    tree = load_html(page)
+    for description in [LEAD, LEAD[:-1], LEAD + " ", LEAD.replace(" ", "  ")]:
+        assert article._visible_lead(tree, description) == _visible_lead_by_xpath(tree, description), description
+    assert (article._visible_lead(tree, LEAD) == LEAD) == (name in {"p", "div around a p", "h2 split in inline elements",
+                                                                  "tail of a span", "in a script",
+                                                                  "svg (the HTML parser drops namespaces)"})
+
+
+def test_visible_lead_reads_every_body_of_the_document() -> None:
+    """//body is every <body>, wherever it is (here one added in the <head>), also when the tree
+    passed is an element inside the document."""
+    tree = load_html("<html><head><title>t</title></head><body><div><p>other</p></div></body></html>")
+    second = etree.SubElement(tree.find("head"), "body")
+    etree.SubElement(second, "p").text = LEAD
+    assert _visible_lead_by_xpath(tree, LEAD) == LEAD
+    assert article._visible_lead(tree, LEAD) == LEAD
+    assert article._visible_lead(tree.find("body/div"), LEAD) == LEAD
+    second.tag = "div"
+    assert _visible_lead_by_xpath(tree, LEAD) is None
+    assert article._visible_lead(tree, LEAD) is None
