@@ -45,13 +45,49 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def words(text: str) -> list[str]:
-    """Lowercase, accent-free word tokens of ``text`` (ё → е, é → e)."""
+    r"""Lowercase, accent-free word tokens of ``text`` (ё → е, é → e): the runs of ``\w`` once
+    the combining marks are removed from its NFD form.
+
+    Among the text's few distinct characters, each combining mark is removed and each other
+    character that is not ``\w`` replaced by a space, each by a C-level str.replace (measured:
+    20x faster than a char-by-char join, 25x faster than str.translate); str.split() then gives
+    the runs of ``\w`` (no ``\w`` character is whitespace), 0.18 instead of 0.29 ms for a
+    bench text, where _WORD.findall alone took 0.15 ms."""
     decomposed = unicodedata.normalize("NFD", text.casefold())
-    # the combining marks among the text's few distinct characters, each removed by a C-level
-    # str.replace (measured: 20x faster than a char-by-char join, 25x faster than str.translate)
-    for mark in {c for c in set(decomposed) if unicodedata.combining(c)}:
-        decomposed = decomposed.replace(mark, "")
-    return _WORD.findall(decomposed)
+    replacements, todo = _REPLACEMENTS, []
+    for char in set(decomposed):
+        replacement = replacements.get(char, _UNKNOWN)
+        if replacement is _UNKNOWN:
+            replacement = _replacement(char)
+        if replacement is not None:
+            todo.append((char, replacement))
+    if len(todo) > MAX_REPLACEMENTS:  # a pass over the text each: one regex pass is cheaper then
+        return _WORD.findall("".join(c for c in decomposed if not unicodedata.combining(c)))
+    for char, replacement in todo:
+        decomposed = decomposed.replace(char, replacement)
+    return decomposed.split()
+
+
+MAX_REPLACEMENTS = 100  # a news text has 20-40 (punctuation, accents)
+
+
+def _replacement(char: str) -> str | None:
+    r"""What ``words`` replaces ``char`` by: "" for a combining mark, a space for another character
+    that is not ``\w``, None for a ``\w`` character and the space itself (kept)."""
+    if len(_REPLACEMENTS) >= 100_000:  # distinct characters met; never reached by real text
+        _REPLACEMENTS.clear()
+    if unicodedata.combining(char):
+        replacement: str | None = ""
+    elif char == " " or _WORD.fullmatch(char):
+        replacement = None
+    else:
+        replacement = " "
+    _REPLACEMENTS[char] = replacement
+    return replacement
+
+
+_REPLACEMENTS: dict[str, str | None] = {}
+_UNKNOWN = object()
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> frozenset[str]:
@@ -149,15 +185,26 @@ def text_hashes(text: str) -> Any:
     join, blake2b = b" ".join, hashlib.blake2b
     windows = zip(*(tokens[i:] for i in range(SHINGLE_WORDS)))
     digests = b"".join([blake2b(join(w), digest_size=4).digest() for w in windows])
-    return np.unique(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+    return _sorted_distinct(digests)
 
 
 def _unique_hashes(shingles_utf8: Iterable[bytes]) -> Any:
+    blake2b = hashlib.blake2b  # _h32's hash: the 4-byte digests, read as little-endian uint32
+    return _sorted_distinct(b"".join([blake2b(s, digest_size=4).digest() for s in shingles_utf8]))
+
+
+def _sorted_distinct(digests: bytes) -> Any:
+    """``np.unique`` of the 4-byte digests read as little-endian uint32, written out: numpy 2's
+    np.unique goes through a hash table before it sorts (0.08 ms for a text's ~900 hashes);
+    a sort in place and a mask of the values that differ from their predecessor take 0.01 ms."""
     import numpy as np
 
-    blake2b = hashlib.blake2b  # _h32's hash: the 4-byte digests, read as little-endian uint32
-    digests = b"".join([blake2b(s, digest_size=4).digest() for s in shingles_utf8])
-    return np.unique(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+    hashes = np.frombuffer(digests, dtype="<u4").astype(np.uint32)
+    hashes.sort()
+    first = np.empty(hashes.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(hashes[1:], hashes[:-1], out=first[1:])
+    return hashes[first]
 
 
 def signature_of(hashes: Any) -> Any:

@@ -38,6 +38,71 @@ def test_text_hashes_are_the_hashes_of_the_text_shingles(text: str) -> None:
         assert stories.text_hashes(t).tolist() == stories.hashes_of(stories.shingles(t)).tolist()
 
 
+# The fingerprints of the fixture texts as stored by every archive so far (sha256 prefixes of the
+# hashes' bytes and of the band keys' repr): any faster way to compute them must give these.
+FINGERPRINTS = {
+    "press_release.txt": ("c451acdfca4f814ace3c1c779c215930", 251, "1d9569cc6c59703a3fb6827336c4f19b"),
+    "reprint.txt": ("320f2512cac1da306f7fa402c8c4c37b", 187, "292740b7d56ea85f1d675355cf8ddc00"),
+    "unrelated.txt": ("83e6580892cb2a42ad02ed7462056353", 196, "530f3310d30d7e1dbb0337fca2511711"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FINGERPRINTS))
+def test_fingerprints_never_change(name: str) -> None:
+    import hashlib
+
+    found = stories.fingerprint((STORIES / name).read_text(encoding="utf-8").strip())
+    assert (hashlib.sha256(found.hashes).hexdigest()[:32], len(found.hashes) // 4,
+            hashlib.sha256(repr(found.band_keys).encode()).hexdigest()[:32]) == FINGERPRINTS[name]
+
+
+@pytest.mark.parametrize("values", [[], [7], [7, 7], [3, 1, 2], [5, 5, 1, 5, 0, 0xFFFFFFFF, 0, 0xFFFFFFFF], "random"])
+def test_sorted_distinct_is_np_unique(values) -> None:
+    import numpy as np
+
+    if values == "random":
+        rng = np.random.default_rng(1)
+        values = rng.integers(0, 2**32, 5000, dtype=np.uint64).tolist() + rng.integers(0, 50, 500).tolist()
+    digests = np.array(values, dtype="<u4").tobytes()
+    got = stories._sorted_distinct(digests)
+    want = np.unique(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+    assert got.dtype == want.dtype and got.tolist() == want.tolist() and stories.to_bytes(got) == stories.to_bytes(want)
+
+
+def _plain_words(text: str) -> list[str]:
+    """words() as it was: combining marks dropped from the NFD form, then re's \\w+ runs."""
+    import re
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", text.casefold())
+    return re.findall(r"\w+", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def test_no_word_character_is_whitespace() -> None:
+    """words() splits on whitespace once every non-word character is a space: no character that
+    re's \\w matches may be whitespace to str.split()."""
+    import re
+
+    word = re.compile(r"\w")
+    assert not [c for c in map(chr, range(0x110000)) if c.isspace() and word.match(c)]
+
+
+def test_words_equal_the_plain_tokenizer() -> None:
+    """Every character, 48 at a time (each text replaces them one by one) and all at once (one
+    regex pass then), in random texts, and characters that change when case-folded."""
+    import random
+
+    rng = random.Random(7)
+    everything = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    texts = [RELEASE, REPRINT, UNRELATED, "", " ", "é", "e\u0301", "a\u0301b c_d 3\u00b2 ½ x\u00a0y\u2003z\tq\nr",
+             "İstanbul ǅemal ﬁn ß Ǆ ŉ ΐ ſ K Å ℌ ⅷ ① ٣ 𝟘 ᾳ", "".join(everything[:300_000:7])]
+    texts += [" ".join(everything[i:i + 48]) + "a" + "".join(everything[i:i + 48]) for i in range(0, len(everything), 48)]
+    texts += ["".join(rng.choices(everything, k=60)) for _ in range(300)]
+    texts += ["".join(rng.choices(" ,.;'-_aé\u0301\u0308ёй\u00a0\u200b1²", k=200)) for _ in range(300)]
+    for text in texts:
+        assert stories.words(text) == _plain_words(text), text[:50]
+
+
 def test_hash_overlaps_is_hash_overlap_for_each_candidate() -> None:
     """The vectorised confirmation gives every candidate exactly its pairwise score, including
     empty hash sets and candidates sharing nothing."""
