@@ -5,6 +5,7 @@ import codecs
 import logging
 import re
 import unicodedata
+from contextvars import ContextVar
 from copy import copy
 from dataclasses import dataclass
 from functools import lru_cache
@@ -93,20 +94,15 @@ def _extract(html: str, content: "str | lxml_html.HtmlElement", tree: lxml_html.
     selectors = tuple(source.drop_selectors) if source else ()
     # trafilatura copies the tree it is given and prunes the copy; _pruned_copy does both, cheaper
     pruned = isinstance(content, lxml_html.HtmlElement)
-    doc = trafilatura.bare_extraction(
-        _pruned_copy(content, selectors) if pruned else content,
-        url=url,
-        with_metadata=False,  # trafilatura's metadata is read lazily below, only for fields ours lacks
-        include_comments=False,
-        include_tables=True,
-        include_images=False,
-        deduplicate=False,
-        # trafilatura's main extractor alone, without its readability/jusText comparison:
-        # half the CPU, and on ../shared/benchmark no worse (F1 0.961 vs 0.960, boilerplate
-        # kept 8.5 % vs 9.4 %; benchmarks/extraction_quality.py). A source can ask for both.
-        fast=not (source and source.fallback_extractors),
-        prune_xpath=None if pruned else _prune_xpaths(selectors),
-    )
+    skipped = ()
+    if pruned:
+        content, values = _prune_copy(content, selectors)
+        skipped = _unmatched_raw_prunes(values)
+    token = _SKIPPED_PRUNES.set(skipped)
+    try:
+        doc = _bare_extraction(content, source, url, pruned, selectors)
+    finally:
+        _SKIPPED_PRUNES.reset(token)
     raw_text = (getattr(doc, "text", None) or "") if doc is not None else ""
     fallback = _TrafilaturaMeta(html, url) if doc is not None else None
     if not title and fallback is not None:
@@ -141,6 +137,24 @@ def _extract(html: str, content: "str | lxml_html.HtmlElement", tree: lxml_html.
         tags=tags or list((fallback.get().tags or []) if fallback is not None else []),
         section=section,
         dropped=dropped,
+    )
+
+
+def _bare_extraction(content: "str | lxml_html.HtmlElement", source: "Source | None", url: str, pruned: bool,
+                     selectors: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    return trafilatura.bare_extraction(
+        content,
+        url=url,
+        with_metadata=False,  # trafilatura's metadata is read lazily below, only for fields ours lacks
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        deduplicate=False,
+        # trafilatura's main extractor alone, without its readability/jusText comparison:
+        # half the CPU, and on ../shared/benchmark no worse (F1 0.961 vs 0.960, boilerplate
+        # kept 8.5 % vs 9.4 %; benchmarks/extraction_quality.py). A source can ask for both.
+        fast=not (source and source.fallback_extractors),
+        prune_xpath=None if pruned else _prune_xpaths(selectors),
     )
 
 
@@ -365,6 +379,10 @@ class _Selector:
 
 
 def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> lxml_html.HtmlElement:
+    return _prune_copy(tree, source_selectors)[0]
+
+
+def _prune_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> tuple[lxml_html.HtmlElement, str]:
     """A copy of ``tree`` pruned exactly as trafilatura's ``prune_xpath=_prune_xpaths(source_selectors)``
     prunes its own copy, for a fraction of the CPU: those are ~13 XPaths, each a full pass over the tree.
 
@@ -374,7 +392,9 @@ def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...])
     test); any other stays an XPath, skipped when a class or id it requires is on no element. Then,
     one selector after the other as with the XPaths (the source's first, then the built-in ones
     with their guard), its matches are found, guarded and deleted, so that what an earlier one
-    removed no longer counts in a later one's guard or structure."""
+    removed no longer counts in a later one's guard or structure.
+
+    Also returns every class and id value of the page, joined by NULs."""
     work = copy(tree)
     attrs = _CLASS_ID_ATTRS(work)
     values = "\0".join(attrs)
@@ -388,7 +408,7 @@ def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...])
                    if el.tag not in _GUARDED_TAGS and _TEXT_LENGTH(el) <= BUILTIN_PRUNE_MAX_CHARS]
         for el in matches:
             delete_element(el)
-    return work
+    return work, values
 
 
 @lru_cache(maxsize=1)
@@ -446,3 +466,65 @@ def _required_literals(node) -> set[str]:
             found |= _required_literals(node.subselector)
         node = getattr(node, "selector", None)
     return found
+
+
+# --- trafilatura's raw-tree prunes, skipped where they cannot match ---------------------------------
+# Before extracting, trafilatura deletes from the whole page what two lists of XPaths match (appended
+# articles of infinite-scroll pages, share buttons; comment sections): 0.5 ms a bench page, three
+# passes that call a Python regex on the id and class of every div, section, aside, ol, ul... Each
+# of those XPaths matches only an element whose id or class contains one of a few strings (read off
+# the XPaths below, e.g. re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments') needs
+# "omment"); on a page where no class or id value contains any of them (the page's values before
+# any pruning: pruning only removes elements), the list deletes nothing and is skipped. Those
+# XPaths are trafilatura's own, of the version they were read from: with other XPaths (another
+# trafilatura) nothing is skipped.
+_RAW_PRUNE_NEEDLES = (
+    ("RAW_TREE_PRUNE_XPATH", "0a775839", ("mvp-post-add-", "infinite", "elementor-share-buttons")),
+    ("REMOVE_COMMENTS_AND_LISTS_XPATH", "9cc18d34", ("omment", "comol", "disqus_thread")),
+)
+
+
+def _xpaths_digest(xpaths: list) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(x.path for x in xpaths).encode()).hexdigest()[:8]
+
+
+def _raw_prune_needles() -> list[tuple[list, tuple[str, ...]]]:
+    """The XPath lists of ``_RAW_PRUNE_NEEDLES`` that are the ones they were read from, with their strings."""
+    from trafilatura import xpaths
+
+    found = []
+    for name, digest, needles in _RAW_PRUNE_NEEDLES:
+        xpath_list = getattr(xpaths, name, None)
+        if isinstance(xpath_list, list) and _xpaths_digest(xpath_list) == digest:
+            found.append((xpath_list, needles))
+        else:
+            logger.debug("trafilatura's %s is not the one read: always applied", name)
+    return found
+
+
+_SKIPPABLE = _raw_prune_needles()
+# The XPath lists trafilatura need not apply to the page being extracted (set around the call).
+_SKIPPED_PRUNES: ContextVar[tuple[list, ...]] = ContextVar("skipped_prunes", default=())
+
+
+def _unmatched_raw_prunes(values: str) -> tuple[list, ...]:
+    """The lists of ``_SKIPPABLE`` whose strings are in none of ``values`` (class and id values)."""
+    return tuple(xpath_list for xpath_list, needles in _SKIPPABLE if not any(n in values for n in needles))
+
+
+def _prune_unwanted_nodes(tree, nodelist, with_backup=False):  # type: ignore[no-untyped-def]
+    """trafilatura's ``prune_unwanted_nodes``, as trafilatura.core calls it: a list skipped for
+    the page being extracted is not applied (it matches nothing there)."""
+    for skipped in _SKIPPED_PRUNES.get():
+        if nodelist is skipped:
+            return tree
+    return _plain_prune_unwanted_nodes(tree, nodelist, with_backup)
+
+
+if _SKIPPABLE:
+    import trafilatura.core
+
+    _plain_prune_unwanted_nodes = trafilatura.core.prune_unwanted_nodes
+    trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes

@@ -300,3 +300,71 @@ def test_visible_lead_reads_every_body_of_the_document() -> None:
     second.tag = "div"
     assert _visible_lead_by_xpath(tree, LEAD) is None
     assert article._visible_lead(tree, LEAD) is None
+
+
+def test_trafilaturas_raw_prunes_are_the_ones_read() -> None:
+    """The raw-tree prune XPaths whose strings were read are trafilatura's (another trafilatura:
+    read them again and update article._RAW_PRUNE_NEEDLES, or nothing is skipped)."""
+    import trafilatura.core
+
+    assert [needles for _, needles in article._SKIPPABLE] == [needles for _, _, needles in article._RAW_PRUNE_NEEDLES]
+    assert trafilatura.core.prune_unwanted_nodes is article._prune_unwanted_nodes
+
+
+RAW_PRUNE_VALUES = [
+    "comment", "Comment", "comments", "comment-list", "commentary", "Commentary-box", "COMMENTS", "post-comments",
+    "article-comments", "my-comments", "comol", "x-comol", "disqus_thread", "dsq-comments", "infinite-scroll",
+    "infinitescroll", "my-infinite-scroll", "Infinite-Scroll", "mvp-post-add-box", "mvp-post-add-wrap", "mvp-post-add",
+    "elementor-share-buttons", "elementor-share-buttons--x", "elementor-share", "share-buttons", "omment", "ommen",
+    "disqus", "dsq", "comol\u0301", "c omment",
+]
+
+
+def _raw_prune_pages() -> list[str]:
+    pages = []
+    for value in RAW_PRUNE_VALUES:
+        for tag in ("div", "section", "aside", "ol", "ul", "details", "p", "span"):
+            for attr in ("class", "id"):
+                pages.append(f"<html><body><{tag} {attr}='{value}'><p>inner</p></{tag}>"
+                             f"<div id='x' class='y'><h1>t</h1><p>text</p></div></body></html>")
+                pages.append(f"<html><body><div class='a b'><{tag} {attr}='{value}'>no h1 here</{tag}></div>"
+                             f"<div><{tag} {attr}='{value}'><h1>with h1</h1></{tag}></div></body></html>")
+    return pages
+
+
+@pytest.mark.parametrize("page", [p.read_bytes() for p in PAGES] + _raw_prune_pages())
+def test_a_skipped_raw_prune_matches_nothing(page) -> None:
+    """A list skipped for a page (none of its strings in the page's class and id values) matches
+    nothing on the page, nor on its pruned copy, which is what trafilatura prunes."""
+    tree = load_html(decode_html(page)[0] if isinstance(page, bytes) else page)
+    if tree is None:
+        pytest.skip("not parseable as HTML")
+    work, values = article._prune_copy(tree, ())
+    assert values == "\0".join(article._CLASS_ID_ATTRS(tree))
+    skipped = article._unmatched_raw_prunes(values)
+    for xpath_list, _ in article._SKIPPABLE:
+        matched = any(xpath(tree) for xpath in xpath_list) or any(xpath(work) for xpath in xpath_list)
+        if xpath_list in skipped:
+            assert not matched
+    if isinstance(page, str):  # each snippet makes one of the lists apply or not, as its strings say
+        assert len(skipped) < len(article._SKIPPABLE) or not any(
+            n in page for _, needles in article._SKIPPABLE for n in needles)
+
+
+def test_a_raw_prune_is_skipped_only_while_extracting_a_page_where_it_cannot_match(monkeypatch) -> None:
+    """trafilatura called directly prunes as always, and extract_article gives what it gives with
+    every raw prune applied."""
+    import trafilatura
+
+    page = ("<html><body><article><h1>Titre</h1><p>" + "Le commerce progresse entre la Russie et la France. " * 12
+            + "</p><div class='comments'><p>" + "Un commentaire de lecteur assez long pour compter. " * 6
+            + "</p></div></article></body></html>")
+    with_comments = trafilatura.bare_extraction(page.replace("class='comments'", "class='x'"), fast=True,
+                                                include_comments=False).text
+    assert "commentaire" in with_comments
+    assert "commentaire" not in trafilatura.bare_extraction(page, fast=True, include_comments=False).text
+    assert "commentaire" not in article.extract_article(page, "https://example.com/a").text
+    all_pages = [p.read_bytes() for p in PAGES]
+    skipping = [article.extract_article(p, "https://example.com/a") for p in all_pages]
+    monkeypatch.setattr(article, "_SKIPPABLE", [])
+    assert [article.extract_article(p, "https://example.com/a") for p in all_pages] == skipping
