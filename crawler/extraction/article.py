@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 
 import cssselect
 import trafilatura
+import trafilatura.core
 from cssselect import GenericTranslator
 from lxml import etree
 from lxml import html as lxml_html
@@ -92,17 +93,19 @@ def _extract(html: str, content: "str | lxml_html.HtmlElement", tree: lxml_html.
     description, tags, section = meta.description(), meta.tags(), meta.section()
     canonical, declared_language = meta.canonical(), meta.declared_language()
     selectors = tuple(source.drop_selectors) if source else ()
-    # trafilatura copies the tree it is given and prunes the copy; _pruned_copy does both, cheaper
-    pruned = isinstance(content, lxml_html.HtmlElement)
-    skipped = ()
-    if pruned:
-        content, values = _prune_copy(content, selectors)
-        skipped = _unmatched_raw_prunes(values)
-    token = _SKIPPED_PRUNES.set(skipped)
-    try:
-        doc = _bare_extraction(content, source, url, pruned, selectors)
-    finally:
-        _SKIPPED_PRUNES.reset(token)
+    if not isinstance(content, lxml_html.HtmlElement):
+        doc = _bare_extraction(content, source, url, _prune_xpaths(selectors))
+    else:
+        # trafilatura copies the tree it is given and prunes the copy (prune_xpath) with ~13 XPaths;
+        # _prune does that pruning, cheaper, on trafilatura's own copy (see _prune_unwanted_nodes)
+        page = _Page(selectors)
+        token = _PAGE.set(page)
+        try:
+            doc = _bare_extraction(content, source, url, [])
+        finally:
+            _PAGE.reset(token)
+        if not page.pruned:  # not pruned through our hook (another trafilatura): a pruned copy of ours
+            doc = _bare_extraction(_pruned_copy(content, selectors), source, url, None)
     raw_text = (getattr(doc, "text", None) or "") if doc is not None else ""
     fallback = _TrafilaturaMeta(html, url) if doc is not None else None
     if not title and fallback is not None:
@@ -140,8 +143,8 @@ def _extract(html: str, content: "str | lxml_html.HtmlElement", tree: lxml_html.
     )
 
 
-def _bare_extraction(content: "str | lxml_html.HtmlElement", source: "Source | None", url: str, pruned: bool,
-                     selectors: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _bare_extraction(content: "str | lxml_html.HtmlElement", source: "Source | None", url: str,
+                     prune_xpath: list[str] | None):  # type: ignore[no-untyped-def]
     return trafilatura.bare_extraction(
         content,
         url=url,
@@ -154,7 +157,7 @@ def _bare_extraction(content: "str | lxml_html.HtmlElement", source: "Source | N
         # half the CPU, and on ../shared/benchmark no worse (F1 0.961 vs 0.960, boilerplate
         # kept 8.5 % vs 9.4 %; benchmarks/extraction_quality.py). A source can ask for both.
         fast=not (source and source.fallback_extractors),
-        prune_xpath=None if pruned else _prune_xpaths(selectors),
+        prune_xpath=prune_xpath,
     )
 
 
@@ -383,8 +386,14 @@ def _pruned_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...])
 
 
 def _prune_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> tuple[lxml_html.HtmlElement, str]:
-    """A copy of ``tree`` pruned exactly as trafilatura's ``prune_xpath=_prune_xpaths(source_selectors)``
-    prunes its own copy, for a fraction of the CPU: those are ~13 XPaths, each a full pass over the tree.
+    """A copy of ``tree``, ``_prune``d, and what ``_prune`` returns."""
+    work = copy(tree)
+    return work, _prune(work, source_selectors)
+
+
+def _prune(work: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) -> str:
+    """Prune ``work`` exactly as trafilatura's ``prune_xpath=_prune_xpaths(source_selectors)`` prunes
+    its copy of the page, for a fraction of the CPU: those are ~13 XPaths, each a full pass over the tree.
 
     One XPath collects every class and id value (and its element). Selectors made of a class name,
     an id, a class/id substring or an element name are matched in Python on those values (what
@@ -394,8 +403,7 @@ def _prune_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) 
     with their guard), its matches are found, guarded and deleted, so that what an earlier one
     removed no longer counts in a later one's guard or structure.
 
-    Also returns every class and id value of the page, joined by NULs."""
-    work = copy(tree)
+    Returns every class and id value of the page before pruning, joined by NULs."""
     attrs = _CLASS_ID_ATTRS(work)
     values = "\0".join(attrs)
     for selector in _prune_plan(source_selectors):
@@ -408,7 +416,7 @@ def _prune_copy(tree: lxml_html.HtmlElement, source_selectors: tuple[str, ...]) 
                    if el.tag not in _GUARDED_TAGS and _TEXT_LENGTH(el) <= BUILTIN_PRUNE_MAX_CHARS]
         for el in matches:
             delete_element(el)
-    return work, values
+    return values
 
 
 @lru_cache(maxsize=1)
@@ -468,16 +476,23 @@ def _required_literals(node) -> set[str]:
     return found
 
 
-# --- trafilatura's raw-tree prunes, skipped where they cannot match ---------------------------------
-# Before extracting, trafilatura deletes from the whole page what two lists of XPaths match (appended
-# articles of infinite-scroll pages, share buttons; comment sections): 0.5 ms a bench page, three
-# passes that call a Python regex on the id and class of every div, section, aside, ol, ul... Each
-# of those XPaths matches only an element whose id or class contains one of a few strings (read off
-# the XPaths below, e.g. re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments') needs
-# "omment"); on a page where no class or id value contains any of them (the page's values before
-# any pruning: pruning only removes elements), the list deletes nothing and is skipped. Those
-# XPaths are trafilatura's own, of the version they were read from: with other XPaths (another
-# trafilatura) nothing is skipped.
+# --- trafilatura's pruning, on its copy of the page ------------------------------------------------
+# trafilatura.core calls prune_unwanted_nodes for what bare_extraction prunes before extracting, and
+# ``_prune_unwanted_nodes`` stands in for it (an exact stand-in: what it does not skip or replace, it
+# hands over):
+# - bare_extraction copies the tree it is given, then prunes its copy with the XPaths of prune_xpath.
+#   We pass prune_xpath=[] and, on that call, prune trafilatura's copy with ``_prune``: the same
+#   pruning as those XPaths, cheaper, without the copy of the page ``_pruned_copy`` made first for
+#   trafilatura to copy again (0.2 ms a bench page).
+# - trafilatura then deletes from the whole page what two lists of XPaths match (appended articles of
+#   infinite-scroll pages, share buttons; comment sections): 0.5 ms a bench page, three passes that
+#   call a Python regex on the id and class of every div, section, aside, ol, ul... Each of those
+#   XPaths matches only an element whose id or class contains one of a few strings (read off the
+#   XPaths below, e.g. re:test(@class, '^[Cc]omment(?!ary)|(?:article|post)-comments') needs
+#   "omment"); on a page where no class or id value contains any of them (the page's values before
+#   any pruning: pruning only removes elements), the list deletes nothing and is skipped. Those
+#   XPaths are trafilatura's own, of the version they were read from: with other XPaths (another
+#   trafilatura) nothing is skipped.
 _RAW_PRUNE_NEEDLES = (
     ("RAW_TREE_PRUNE_XPATH", "0a775839", ("mvp-post-add-", "infinite", "elementor-share-buttons")),
     ("REMOVE_COMMENTS_AND_LISTS_XPATH", "9cc18d34", ("omment", "comol", "disqus_thread")),
@@ -505,8 +520,19 @@ def _raw_prune_needles() -> list[tuple[list, tuple[str, ...]]]:
 
 
 _SKIPPABLE = _raw_prune_needles()
-# The XPath lists trafilatura need not apply to the page being extracted (set around the call).
-_SKIPPED_PRUNES: ContextVar[tuple[list, ...]] = ContextVar("skipped_prunes", default=())
+
+
+@dataclass
+class _Page:
+    """The page ``_extract`` has trafilatura extract: our prune selectors, whether its copy was
+    pruned with them, and the lists of ``_SKIPPABLE`` that cannot match on it."""
+
+    selectors: tuple[str, ...]
+    pruned: bool = False
+    skipped: tuple[list, ...] = ()
+
+
+_PAGE: ContextVar[_Page | None] = ContextVar("trafilatura_page", default=None)  # set around the call
 
 
 def _unmatched_raw_prunes(values: str) -> tuple[list, ...]:
@@ -515,16 +541,20 @@ def _unmatched_raw_prunes(values: str) -> tuple[list, ...]:
 
 
 def _prune_unwanted_nodes(tree, nodelist, with_backup=False):  # type: ignore[no-untyped-def]
-    """trafilatura's ``prune_unwanted_nodes``, as trafilatura.core calls it: a list skipped for
-    the page being extracted is not applied (it matches nothing there)."""
-    for skipped in _SKIPPED_PRUNES.get():
-        if nodelist is skipped:
+    """trafilatura's ``prune_unwanted_nodes`` as trafilatura.core calls it, but while ``_extract``
+    has trafilatura extract a page: its (empty) prune_xpath prunes with ``_prune``, and a list that
+    cannot match on the page is skipped."""
+    page = _PAGE.get()
+    if page is not None:
+        if not page.pruned and isinstance(nodelist, list) and not nodelist and not with_backup:
+            page.skipped = _unmatched_raw_prunes(_prune(tree, page.selectors))
+            page.pruned = True
             return tree
+        for skipped in page.skipped:
+            if nodelist is skipped:
+                return tree
     return _plain_prune_unwanted_nodes(tree, nodelist, with_backup)
 
 
-if _SKIPPABLE:
-    import trafilatura.core
-
-    _plain_prune_unwanted_nodes = trafilatura.core.prune_unwanted_nodes
-    trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes
+_plain_prune_unwanted_nodes = trafilatura.core.prune_unwanted_nodes
+trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes

@@ -368,3 +368,23 @@ def test_a_raw_prune_is_skipped_only_while_extracting_a_page_where_it_cannot_mat
     skipping = [article.extract_article(p, "https://example.com/a") for p in all_pages]
     monkeypatch.setattr(article, "_SKIPPABLE", [])
     assert [article.extract_article(p, "https://example.com/a") for p in all_pages] == skipping
+    for source in {default_sources()[site] for site in ("rbth_fr", "sputnik_fr", "kommersant")}:
+        hooked = [article.extract_article(p, "https://example.com/a", source) for p in all_pages]
+        with monkeypatch.context() as m:  # trafilatura's own pruning of a copy pruned by _pruned_copy
+            m.setattr(trafilatura.core, "prune_unwanted_nodes", article._plain_prune_unwanted_nodes)
+            assert [article.extract_article(p, "https://example.com/a", source) for p in all_pages] == hooked
+
+
+def test_trafilatura_prunes_its_copy_through_the_hook() -> None:
+    """bare_extraction prunes its copy of the page through trafilatura.core.prune_unwanted_nodes
+    (else _extract prunes a copy itself and has trafilatura extract it: correct, slower)."""
+    tree = load_html("<html><body><div class='share'>s</div><p>" + "Un texte. " * 30 + "</p></body></html>")
+    before = etree.tostring(tree)
+    page = article._Page(("p",))
+    token = article._PAGE.set(page)
+    try:
+        doc = article._bare_extraction(tree, None, "https://example.com/a", [])
+    finally:
+        article._PAGE.reset(token)
+    assert page.pruned and etree.tostring(tree) == before
+    assert doc is None or "Un texte" not in (doc.text or "")  # the copy lost its <p>
