@@ -388,3 +388,30 @@ def test_trafilatura_prunes_its_copy_through_the_hook() -> None:
         article._PAGE.reset(token)
     assert page.pruned and etree.tostring(tree) == before
     assert doc is None or "Un texte" not in (doc.text or "")  # the copy lost its <p>
+
+
+def _author_candidates_by_xpath(tree) -> list:
+    return tree.xpath("//*[@rel='author' or @itemprop='author' or contains(@class, 'byline') or contains(@class, 'author')]")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_author_candidates_equal_the_xpath_on_fixture_pages(page: Path) -> None:
+    tree = load_html(decode_html(page.read_bytes())[0])
+    if tree is None:
+        pytest.skip("not parseable as HTML")
+    assert metadata._author_candidates(tree) == _author_candidates_by_xpath(tree)
+
+
+def test_author_candidates_equal_the_xpath_on_tricky_markup() -> None:
+    page = ("<html><head><link rel='author' href='/a'><meta itemprop='author' content='x'></head><body>"
+            "<div class='byline author' rel='author' itemprop='author'><span class='author-name'>A</span>"
+            "<a rel='Author'>no</a><a rel='author me'>no</a><a itemprop='authors'>no</a></div>"
+            "<p class='Byline'>no</p><p class='co-author'>yes</p><p id='author'>no</p><p data-class='author'>no</p>"
+            "<svg><a rel='author'>yes</a></svg><div class='x'><div class='y' itemprop='author'><b class='byline'>z</b>"
+            "</div></div></body></html>")
+    tree = load_html(page)
+    found = metadata._author_candidates(tree)
+    assert found == _author_candidates_by_xpath(tree)
+    assert [el.tag for el in found] == ["link", "meta", "div", "span", "p", "a", "div", "b"]
+    fragment = tree.find("body/div")
+    assert metadata._author_candidates(fragment) == _author_candidates_by_xpath(fragment)
