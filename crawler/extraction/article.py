@@ -210,13 +210,30 @@ def clean_paragraphs(text: str, title: str | None, source: "Source | None" = Non
 def fold(text: str) -> str:
     """Case- and accent-insensitive form of ``text`` (ё folds to е, é to e)."""
     decomposed = unicodedata.normalize("NFD", text.casefold())
-    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    # the combining marks among the text's few distinct characters, each removed by a C-level
+    # str.replace (as storage.stories.words does): a char-by-char join took 0.1 ms a bench page for
+    # the first lines compared with the title, 0.3 ms for a whole text checked for keywords
+    marks = [c for c in set(decomposed) if unicodedata.combining(c)]
+    if len(marks) > MAX_FOLD_MARKS:  # a pass over the text each: one join is cheaper then
+        return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    for mark in marks:
+        decomposed = decomposed.replace(mark, "")
+    return unicodedata.normalize("NFC", decomposed)
+
+
+MAX_FOLD_MARKS = 50
 
 
 
 def matches_keywords(text: str, keywords: tuple[str, ...] | list[str]) -> bool:
     haystack = fold(text)
-    return any(fold(k) in haystack for k in keywords)
+    return any(k in haystack for k in _folded(tuple(keywords)))
+
+
+@lru_cache(maxsize=64)
+def _folded(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    """The source's keywords folded, once per crawl instead of on every page (~0.05 ms for 16)."""
+    return tuple(fold(k) for k in keywords)
 
 
 def detect_language(text: str, declared: str | None) -> str | None:

@@ -415,3 +415,25 @@ def test_author_candidates_equal_the_xpath_on_tricky_markup() -> None:
     assert [el.tag for el in found] == ["link", "meta", "div", "span", "p", "a", "div", "b"]
     fragment = tree.find("body/div")
     assert metadata._author_candidates(fragment) == _author_candidates_by_xpath(fragment)
+
+
+def _plain_fold(text: str) -> str:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", text.casefold())
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def test_fold_equals_the_plain_fold() -> None:
+    """Every character, 40 at a time (marks removed one by one), all at once (too many marks: the
+    plain join), and text with accents, Cyrillic, Hangul and letters that change when case-folded."""
+    import random
+
+    everything = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    texts = ["", "É", "e\u0301", "Ёлка éTÉ ß ﬁ İ ǅ ŉ ΐ 한국어 ᾳ Å", "".join(everything[::5])]
+    texts += ["".join(everything[i:i + 40]) + " Éé" for i in range(0, len(everything), 40)]
+    rng = random.Random(3)
+    texts += ["".join(rng.choices("aeéèêëEÉ\u0301\u0300\u0308ёЁйß İ ", k=120)) for _ in range(300)]
+    texts += [line for page in PAGES[:20] for line in page.read_text(encoding="utf-8", errors="replace").split("\n")]
+    for text in texts:
+        assert article.fold(text) == _plain_fold(text), text[:40]
