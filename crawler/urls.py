@@ -110,7 +110,10 @@ class LinkClassifier:
             key = (origin, href) if href.startswith(("/", "http:", "https:")) else None
             link = cache.get(key, _MISSING) if key else _MISSING
             if link is _MISSING:
-                link = self._classify(urljoin(base, href.strip()))
+                try:
+                    link = self._classify(urljoin(base, href.strip()))
+                except ValueError:  # e.g. http://[ccpa-preferences] ("Invalid IPv6 URL"): this href only
+                    link = None
                 if key:
                     cache[key] = link
             if link is not None and link[1] not in out:

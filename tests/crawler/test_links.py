@@ -102,3 +102,23 @@ def test_articles_reachable_only_from_article_pages_are_found(tmp_path: Path, wo
     assert stats["newsarchive/article_pages"] == 5
     assert stats["newsarchive/links_from_extraction"] == 5  # no article page was parsed twice
     assert stats.get("dupefilter/filtered", 0) == 0
+
+
+def test_an_href_that_is_no_url_is_left_out_alone() -> None:
+    """An href urljoin cannot read (http://[ccpa-preferences]: "Invalid IPv6 URL") is skipped;
+    the page's other links are still read (links_of used to give None for the whole page)."""
+    source = Source(key="t", name="t", language="fr", start_urls=("https://example.org/news",),
+                    article_urls=(r"/news/a\d-[\w-]+$",), follow_urls=(r"/news/\?page=\d+$",))
+    html = (b'<html><body><a href="http://[ccpa-preferences]">privacy</a><a href="/news/a1-lyon">1</a>'
+            b'<a href="https://[::1">broken</a><a href="?page=2">next</a></body></html>')
+    url = "https://example.org/news/"
+    _, tree = extract_page(html, url, source)
+    expected = [
+        ("article", "https://example.org/news/a1-lyon", "https://example.org/news/a1-lyon"),
+        ("follow", "https://example.org/news/?page=2", "https://example.org/news/?page=2"),
+    ]
+    assert links_of(tree, url, source) == expected
+    classifier = LinkClassifier(source)
+    hrefs = ["http://[ccpa-preferences]", "/news/a1-lyon", "https://[::1", "?page=2"]
+    assert classifier.classify(hrefs, url) == expected
+    assert classifier.classify(hrefs, url) == expected  # again, from its cache
