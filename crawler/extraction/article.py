@@ -557,10 +557,81 @@ def _unmatched_raw_prunes(values: str) -> tuple[list, ...]:
     return tuple(xpath_list for xpath_list, needles in _SKIPPABLE if not any(n in values for n in needles))
 
 
+# - trafilatura's main extractor prunes the body it found (and, when short of text, the whole
+#   cleaned page) with OVERALL_DISCARD_XPATH (navigation, share, ad, footer... blocks: two XPaths,
+#   one calling a Python regex three times on every div, p, span..., 0.2 ms a bench page), then
+#   DISCARD_IMAGE_ELEMENTS and TEASER_DISCARD_XPATH (0.03 ms each). Every element those XPaths
+#   match has an attribute, of the few they read, whose value contains one of a few strings
+#   (read off the XPaths below), or for OVERALL_DISCARD_XPATH a data-lp-replacement-content
+#   attribute. Those values are collected from the very tree the list is about to prune, at that
+#   call (one XPath without Python calls, a few times cheaper): where none contains any of the
+#   strings, the list matches nothing there and is skipped; it would have deleted nothing (with
+#   its backup: nothing matched, nothing deleted). Checked on the tree at the call, this needs no
+#   assumption on what trafilatura did to the page before (cleaning, renamed tags). Again only for
+#   the XPaths the strings were read from.
+_SECTION_PRUNE_NEEDLES = (
+    ("OVERALL_DISCARD_XPATH", "90fe7cbe",
+     ".//*/@id | .//*/@class | .//*/@role | .//*/@style | .//*/@data-component | .//*/@aria-hidden",
+     "boolean(.//*/@data-lp-replacement-content)",
+     (
+         # the first XPath: @role contains nav or Nav; @data-component; the regexes on @id and @class,
+         # an alternative at a time (e.g. "bread" for bread-?crumb, "ad-" for ^ad-, -ad- and (?:^| )ad-;
+         # sidebar, related and message-container contain bar, elated and message)
+         "nav", "Nav", "MostPopularStories", "cookie",
+         "shar", "social", "viral", "newsletter", "syndication", "tags", "banner", "bread", "button",
+         "author", "jp-", "dpsp-content", "bmdh", "footer", "Footer", "Share", "menu", "premium", "ad-",
+         "ZendeskForm", "avigation", "bar", " ad ", "dfp", "outbrain", "taboola", "criteo", "paid", "widget",
+         "byline", "Byline", "sociable", "embed", "tag-list", "consent", "modal-content", "permission", "elated",
+         "next-", "-stories", "most-popular", "more-on", "meta", "rating", "attachment", "timestamp", "user-info",
+         "user-profile", "-icon", "article-infos", "slide", "viewport", "overlay", "options", "expand",
+         "obfuscated", "blurred", "mol-factbox", "yin", "zlylin", "nfoline",
+         # the second: @class, @id, @style, @aria-hidden ("hide" for ^hide-, -hide-, hide-print, " hide")
+         "comments-title", "reply-", "hidden", "display:none", "display: none", "reader-comments", "akismet",
+         "hide", "nocomments", "message", "suggest-links", "noprint", "notloaded", "true",
+     )),
+    ("TEASER_DISCARD_XPATH", "ebb02f06", ".//*/@id | .//*/@class", None, ("easer",)),  # [tT]easer
+    ("DISCARD_IMAGE_ELEMENTS", "cb1ab981", ".//*/@id | .//*/@class", None, ("caption",)),
+)
+
+
+@dataclass(frozen=True)
+class _SectionGuard:
+    """What an element of ``xpaths`` needs: a string among ``values`` (XPath) or ``present`` (XPath)."""
+
+    xpaths: list
+    values: etree.XPath
+    present: etree.XPath | None
+    needles: tuple[str, ...]
+
+    def cannot_match(self, tree) -> bool:  # type: ignore[no-untyped-def]
+        values = "\0".join(self.values(tree))
+        if any(needle in values for needle in self.needles):
+            return False
+        return not (self.present is not None and self.present(tree))
+
+
+def _section_guards() -> dict[int, _SectionGuard]:
+    """The lists of ``_SECTION_PRUNE_NEEDLES`` that are the ones they were read from (by id)."""
+    from trafilatura import xpaths
+
+    found = {}
+    for name, digest, values, present, needles in _SECTION_PRUNE_NEEDLES:
+        xpath_list = getattr(xpaths, name, None)
+        if isinstance(xpath_list, list) and _xpaths_digest(xpath_list) == digest:
+            found[id(xpath_list)] = _SectionGuard(xpath_list, etree.XPath(values),
+                                                  etree.XPath(present) if present else None, needles)
+        else:
+            logger.debug("trafilatura's %s is not the one read: always applied", name)
+    return found
+
+
+_SECTION_GUARDS = _section_guards()
+
+
 def _prune_unwanted_nodes(tree, nodelist, with_backup=False):  # type: ignore[no-untyped-def]
-    """trafilatura's ``prune_unwanted_nodes`` as trafilatura.core calls it, but while ``_extract``
-    has trafilatura extract a page: its (empty) prune_xpath prunes with ``_prune``, and a list that
-    cannot match on the page is skipped."""
+    """trafilatura's ``prune_unwanted_nodes`` as trafilatura.core and trafilatura.main_extractor
+    call it, but while ``_extract`` has trafilatura extract a page: its (empty) prune_xpath prunes
+    with ``_prune``, and a list that cannot match on the page, or on the tree at hand, is skipped."""
     page = _PAGE.get()
     if page is not None:
         if not page.pruned and isinstance(nodelist, list) and not nodelist and not with_backup:
@@ -570,8 +641,16 @@ def _prune_unwanted_nodes(tree, nodelist, with_backup=False):  # type: ignore[no
         for skipped in page.skipped:
             if nodelist is skipped:
                 return tree
+        guard = _SECTION_GUARDS.get(id(nodelist))
+        if guard is not None and guard.xpaths is nodelist and guard.cannot_match(tree):
+            return tree
     return _plain_prune_unwanted_nodes(tree, nodelist, with_backup)
 
 
 _plain_prune_unwanted_nodes = trafilatura.core.prune_unwanted_nodes
 trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes
+if _SECTION_GUARDS:
+    import trafilatura.main_extractor
+
+    if trafilatura.main_extractor.prune_unwanted_nodes is _plain_prune_unwanted_nodes:
+        trafilatura.main_extractor.prune_unwanted_nodes = _prune_unwanted_nodes

@@ -1,6 +1,7 @@
 """The extraction's cheaper internals give exactly what the plain versions they replace give."""
 from __future__ import annotations
 
+import itertools
 import re
 from copy import copy
 from pathlib import Path
@@ -437,3 +438,183 @@ def test_fold_equals_the_plain_fold() -> None:
     texts += [line for page in PAGES[:20] for line in page.read_text(encoding="utf-8", errors="replace").split("\n")]
     for text in texts:
         assert article.fold(text) == _plain_fold(text), text[:40]
+
+
+# --- the section prunes (OVERALL_DISCARD_XPATH, TEASER_DISCARD_XPATH, DISCARD_IMAGE_ELEMENTS) -------
+# For each string of a guard, an attribute its XPaths match on, with a value holding that string and
+# none of the guard's other strings: were it missing from the guard, the guard would skip a list that
+# matches (the test below checks both).
+SECTION_SAMPLES = {
+    "OVERALL_DISCARD_XPATH": {
+        "nav": ("role", "nav"), "Nav": ("role", "Nav"), "MostPopularStories": ("data-component", "MostPopularStories"),
+        "cookie": ("class", "cookies"), "shar": ("id", "sharing"), "social": ("class", "social"),
+        "viral": ("id", "viral"), "newsletter": ("class", "newsletter"), "syndication": ("id", "syndication"),
+        "tags": ("class", "tags"), "banner": ("id", "banner"), "bread": ("class", "breadcrumb"),
+        "button": ("id", "button"), "author": ("class", "author"), "jp-": ("id", "jp-box"),
+        "dpsp-content": ("id", "dpsp-content-top"), "bmdh": ("id", "bmdh"), "footer": ("id", "footer"),
+        "Footer": ("class", "pageFooter"), "Share": ("id", "Share"), "menu": ("class", "menu"),
+        "premium": ("id", "premium"), "ad-": ("class", "ad-box"), "ZendeskForm": ("class", "ZendeskForm"),
+        "avigation": ("class", "xavigation"), "bar": ("class", "sidebar"), " ad ": ("class", "x ad y"),
+        "dfp": ("class", "dfpAd"), "outbrain": ("class", "outbrain"), "taboola": ("class", "taboola"),
+        "criteo": ("class", "criteo"), "paid": ("class", "paid-content"), "widget": ("class", "widget"),
+        "byline": ("class", "byline"), "Byline": ("class", "Byline"), "sociable": ("class", "sociable"),
+        "embed": ("class", "embed"), "tag-list": ("class", "tag-list"), "consent": ("class", "consent"),
+        "modal-content": ("class", "modal-content"), "permission": ("class", "permission"),
+        "elated": ("id", "related"), "next-": ("class", "next-up"), "-stories": ("class", "top-stories"),
+        "most-popular": ("class", "most-popular"), "more-on": ("class", "more-on"), "meta": ("class", "meta"),
+        "rating": ("class", "rating"), "attachment": ("class", "attachment"), "timestamp": ("class", "timestamp"),
+        "user-info": ("class", "user-info"), "user-profile": ("class", "user-profile"), "-icon": ("class", "x-icon"),
+        "article-infos": ("class", "article-infos"), "slide": ("class", "slide"), "viewport": ("class", "viewport"),
+        "overlay": ("class", "overlay"), "options": ("class", "options"), "expand": ("class", "expand"),
+        "obfuscated": ("class", "obfuscated"), "blurred": ("class", "blurred"), "mol-factbox": ("class", "mol-factbox"),
+        "yin": ("class", "yin"), "zlylin": ("class", "zlylin"), "nfoline": ("class", "nfoline"),
+        "comments-title": ("class", "comments-title"), "reply-": ("id", "reply-1"), "hidden": ("style", "hidden"),
+        "display:none": ("style", "display:none"), "display: none": ("style", "display: none"),
+        "reader-comments": ("id", "reader-comments"), "akismet": ("id", "akismet"), "hide": ("class", "hide-me"),
+        "nocomments": ("class", "nocomments"), "message": ("class", "message"), "suggest-links": ("class", "suggest-links"),
+        "noprint": ("class", "noprint"), "notloaded": ("class", "notloaded"), "true": ("aria-hidden", "true"),
+    },
+    "TEASER_DISCARD_XPATH": {"easer": ("class", "Teaser")},
+    "DISCARD_IMAGE_ELEMENTS": {"caption": ("id", "caption")},
+}
+
+
+def _section_guard(name: str):
+    from trafilatura import xpaths
+
+    return article._SECTION_GUARDS[id(getattr(xpaths, name))]
+
+
+def test_trafilaturas_section_prunes_are_the_ones_read() -> None:
+    """The section prune XPaths whose strings were read are trafilatura's, and the main extractor
+    prunes through the hook (another trafilatura: read them again and update
+    article._SECTION_PRUNE_NEEDLES, or nothing is skipped)."""
+    import trafilatura.main_extractor
+
+    assert sorted(guard.needles for guard in article._SECTION_GUARDS.values()) == sorted(
+        needles for *_, needles in article._SECTION_PRUNE_NEEDLES)
+    assert trafilatura.main_extractor.prune_unwanted_nodes is article._prune_unwanted_nodes
+    for name, samples in SECTION_SAMPLES.items():
+        assert set(samples) == set(_section_guard(name).needles), name
+
+
+@pytest.mark.parametrize("name", sorted(SECTION_SAMPLES))
+def test_each_string_of_a_section_guard_is_needed(name: str) -> None:
+    """On a page whose one element holds one of the guard's strings (and no other), the list
+    matches that element, and the guard applies it; without that string it would skip it wrongly."""
+    from dataclasses import replace
+
+    guard = _section_guard(name)
+    for needle, (attr, value) in SECTION_SAMPLES[name].items():
+        assert [n for n in guard.needles if n in value] == [needle], (needle, value)
+        tree = load_html(f"<html><body><div {attr}='{value}'><p>inner</p></div><p>text</p></body></html>")
+        assert any(xpath(tree) for xpath in guard.xpaths), (needle, attr, value)
+        assert not guard.cannot_match(tree)
+        without = replace(guard, needles=tuple(n for n in guard.needles if n != needle))
+        assert without.cannot_match(tree), (needle, value)
+    if name == "OVERALL_DISCARD_XPATH":  # an attribute that matches by being there
+        tree = load_html("<html><body><div data-lp-replacement-content=''><p>inner</p></div></body></html>")
+        assert any(xpath(tree) for xpath in guard.xpaths) and not guard.cannot_match(tree)
+        assert replace(guard, present=None).cannot_match(tree)
+
+
+def _section_pages() -> list[str]:
+    pages = []
+    for samples in SECTION_SAMPLES.values():
+        for attr, value in samples.values():
+            for tag in ("div", "p", "span", "section", "ul", "a", "blockquote"):
+                pages.append(f"<html><body><article><h1>Titre</h1><{tag} {attr}='{value}'>"
+                             + "Un bloc annexe de la page, assez long. " * 4 + f"</{tag}><p>"
+                             + "Le commerce progresse entre la Russie et la France. " * 12 + "</p></article></body></html>")
+    return pages
+
+
+def test_a_skipped_section_prune_matches_nothing_where_trafilatura_prunes(monkeypatch) -> None:
+    """At every call the guard skips while extracting the fixture pages and pages with each
+    sample, the list matches nothing on the tree at hand; and the extraction gives what it gives
+    with no guard."""
+    import trafilatura
+
+    calls = {"skipped": 0, "applied": 0}
+    cannot_match = article._SectionGuard.cannot_match
+
+    def checked(guard, tree) -> bool:
+        skipped = cannot_match(guard, tree)
+        if skipped:
+            assert not any(xpath(tree) for xpath in guard.xpaths)
+        calls["skipped" if skipped else "applied"] += 1
+        return skipped
+
+    pages = [p.read_bytes() for p in PAGES] + _section_pages()
+    without_guard = []
+    with monkeypatch.context() as m:
+        m.setattr(article, "_SECTION_GUARDS", {})
+        without_guard = [article.extract_article(p, "https://example.com/a") for p in pages]
+    monkeypatch.setattr(article._SectionGuard, "cannot_match", checked)
+    assert [article.extract_article(p, "https://example.com/a") for p in pages] == without_guard
+    assert calls["skipped"] > 100 and calls["applied"] > 100, calls
+    # trafilatura called directly prunes as always
+    monkeypatch.setattr(article._SectionGuard, "cannot_match", lambda guard, tree: True)
+    page = ("<html><body><article><h1>Titre</h1><div class='widget'>" + "Un bloc annexe de la page. " * 4
+            + "</div><p>" + "Le commerce progresse entre la Russie et la France. " * 12 + "</p></article></body></html>")
+    assert "annexe" in trafilatura.bare_extraction(page.replace("widget", "x"), fast=True).text
+    assert "annexe" not in trafilatura.bare_extraction(page, fast=True).text
+
+
+
+def _xpath_terms(path: str) -> list[tuple[str, list[str]]]:
+    """What the predicates of one of trafilatura's section XPaths test: ("all", values) for a
+    string the attribute must contain (each way translate() can make it), ("any", runs) for one
+    alternative of a regex (the literal runs it requires), ("@", []) for an attribute's presence.
+    Fails on a predicate it does not read."""
+    path = " ".join(path.split())
+    body = re.fullmatch(r"\.//\*(?:\[self::[\w: ]*\] ?)?\[ ?(.*)\]", path)
+    assert body, path
+    terms: list[tuple[str, list[str]]] = []
+    for term in body.group(1).split(" or "):
+        term = term.strip()
+        if re.fullmatch(r"@[\w-]+", term):
+            terms.append(("@", []))
+            continue
+        literal = re.fullmatch(r"(?:contains|starts-with)\((?:translate\()?@[\w|@-]+(?:, '([A-Z])', '([a-z])'\))?,"
+                               r" '([^']*)'\)|@[\w-]+='([^']*)'", term)
+        regex = re.fullmatch(r"re:test\(@[\w|@-]+, '([^']*)'\)", term)
+        assert literal or regex, term
+        if literal:
+            upper, lower, value = literal.group(1), literal.group(2), literal.group(3) or literal.group(4)
+            variants = [value]
+            if upper:  # the attribute holds the value with each of its lower letters either way
+                pieces = value.split(lower)
+                variants = []
+                for letters in itertools.product((lower, upper), repeat=len(pieces) - 1):
+                    variants.append(pieces[0] + "".join(c + piece for c, piece in zip(letters, pieces[1:])))
+            terms.append(("all", variants))
+            continue
+        pattern = regex.group(1)
+        # anchors and optional or alternative characters: what they stand for is not required
+        pattern = re.sub(r"\(\?:\^\| \)|\(\^\|\\s\)|\(\\s\|\$\)|\[[^\]]*\]|[^()]\?", "\0", pattern)
+        pattern = re.sub(r"\^\(\?:([^()]*)\)", r"\1", pattern)  # ^(?:a|b): a or b
+        assert not re.search(r"[()\[\]?*+{}\\.]", pattern), pattern
+        terms += [("any", re.split(r"[\0^$]", alternative)) for alternative in pattern.split("|")]
+    return terms
+
+
+@pytest.mark.parametrize("name", sorted(SECTION_SAMPLES))
+def test_every_term_of_a_section_prune_holds_a_string_of_its_guard(name: str) -> None:
+    """Read off trafilatura's XPaths: every string a predicate tests, every alternative of a
+    regex, holds one of the guard's strings in what it requires (e.g. "bread" in bread-?crumb,
+    nav or Nav for translate(@role, 'N', 'n') 'nav'); a presence test needs ``present``."""
+    guard = _section_guard(name)
+    read = {a for xpath in guard.xpaths for a in re.findall(r"@([\w-]+)", xpath.path)}
+    collected = set(re.findall(r"@([\w-]+)", guard.values.path + " " + (guard.present.path if guard.present else "")))
+    assert read == collected  # the guard reads every attribute the XPaths read
+    assert all(re.fullmatch(r" ?\.//\*/@[\w-]+ ?", step) for step in guard.values.path.split("|"))
+    terms = [term for xpath in guard.xpaths for term in _xpath_terms(xpath.path)]
+    assert len(terms) > (80 if name == "OVERALL_DISCARD_XPATH" else 1)
+    for kind, strings in terms:
+        if kind == "@":
+            assert guard.present is not None
+        elif kind == "all":
+            assert all(any(needle in value for needle in guard.needles) for value in strings), strings
+        else:
+            assert any(needle in run for run in strings for needle in guard.needles), strings
