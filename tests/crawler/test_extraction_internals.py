@@ -37,11 +37,18 @@ def _assert_same_pruning(tree, selectors: tuple[str, ...]) -> None:
     assert etree.tostring(tree, encoding="unicode") == before, "the page's own tree was pruned"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
-def test_pruned_copy_equals_the_prune_xpaths_on_fixture_pages(page: Path) -> None:
-    tree = load_html(decode_html(page.read_bytes())[0])
+def _fixture_tree(page: bytes | str):  # type: ignore[no-untyped-def]
+    """The parsed page (bytes are decoded as the extraction decodes them); the test is skipped
+    for a page that does not parse as HTML."""
+    tree = load_html(decode_html(page)[0] if isinstance(page, bytes) else page)
     if tree is None:
         pytest.skip("not parseable as HTML")
+    return tree
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
+def test_pruned_copy_equals_the_prune_xpaths_on_fixture_pages(page: Path) -> None:
+    tree = _fixture_tree(page.read_bytes())
     _assert_same_pruning(tree, _selectors(page))
     _assert_same_pruning(tree, ())
     _assert_same_pruning(tree, (".article__body", "div p", "#main > *", "[data-type]"))
@@ -215,9 +222,7 @@ def _head_elements_by_xpath(tree) -> tuple:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_head_elements_in_one_pass_equal_the_xpaths(page: Path) -> None:
-    tree = load_html(decode_html(page.read_bytes())[0])
-    if tree is None:
-        pytest.skip("not parseable as HTML")
+    tree = _fixture_tree(page.read_bytes())
     assert metadata._head_elements(tree) == _head_elements_by_xpath(tree)
 
 
@@ -253,9 +258,7 @@ def _lead_candidates(tree) -> list[str]:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_visible_lead_equals_the_plain_xpath_on_fixture_pages(page: Path) -> None:
-    tree = load_html(decode_html(page.read_bytes())[0])
-    if tree is None:
-        pytest.skip("not parseable as HTML")
+    tree = _fixture_tree(page.read_bytes())
     for description in _lead_candidates(tree) + [None, "", "x" * 100]:
         assert article._visible_lead(tree, description) == _visible_lead_by_xpath(tree, description), description
 
@@ -337,9 +340,7 @@ def _raw_prune_pages() -> list[str]:
 def test_a_skipped_raw_prune_matches_nothing(page) -> None:
     """A list skipped for a page (none of its strings in the page's class and id values) matches
     nothing on the page, nor on its pruned copy, which is what trafilatura prunes."""
-    tree = load_html(decode_html(page)[0] if isinstance(page, bytes) else page)
-    if tree is None:
-        pytest.skip("not parseable as HTML")
+    tree = _fixture_tree(page)
     work, values = article._prune_copy(tree, ())
     assert values == "\0".join(article._CLASS_ID_ATTRS(tree))
     skipped = article._unmatched_raw_prunes(values)
@@ -397,9 +398,7 @@ def _author_candidates_by_xpath(tree) -> list:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(p.parents[2])))
 def test_author_candidates_equal_the_xpath_on_fixture_pages(page: Path) -> None:
-    tree = load_html(decode_html(page.read_bytes())[0])
-    if tree is None:
-        pytest.skip("not parseable as HTML")
+    tree = _fixture_tree(page.read_bytes())
     assert metadata._author_candidates(tree) == _author_candidates_by_xpath(tree)
 
 
