@@ -74,10 +74,14 @@ def page_hrefs(tree: etree._Element) -> list[str]:
 
 
 def page_base(tree: etree._Element, url: str) -> str:
-    """The URL the page's relative links resolve against: its <base href>, else its own URL."""
+    """The URL the page's relative links resolve against: its <base href>, else its own URL
+    (also when the <base href> is no URL, as in a browser)."""
     for href in _BASE(tree)[:1]:
         if href.strip():
-            return urljoin(url, safe_url_string(href.strip()))
+            try:
+                return urljoin(url, safe_url_string(href.strip()))
+            except ValueError:  # e.g. http://[not-an-ip]/: "does not appear to be an IPv4 or IPv6 address"
+                return url
     return url
 
 

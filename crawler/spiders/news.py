@@ -292,7 +292,10 @@ class NewsSpider(SitemapSpider):
 def response_links(response: TextResponse, classifier: LinkClassifier) -> list[Link]:
     """The links of a page the spider reads itself (listings; article pages when no extraction
     pipeline reads them for it): ``LinkClassifier`` over its <a>/<area> hrefs."""
-    base = get_base_url(head_text(response), response.url, response.encoding)
+    try:
+        base = get_base_url(head_text(response), response.url, response.encoding)
+    except ValueError:  # a <base href> that is no URL: the page's own URL, as in a browser (and page_base)
+        base = response.url
     return classifier.classify(page_hrefs(_parse_html(response)), base)
 
 

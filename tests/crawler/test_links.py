@@ -122,3 +122,22 @@ def test_an_href_that_is_no_url_is_left_out_alone() -> None:
     hrefs = ["http://[ccpa-preferences]", "/news/a1-lyon", "https://[::1", "?page=2"]
     assert classifier.classify(hrefs, url) == expected
     assert classifier.classify(hrefs, url) == expected  # again, from its cache
+
+
+def test_a_base_href_that_is_no_url_leaves_the_page_url_as_base() -> None:
+    """A <base href> urljoin cannot read: links resolve against the page's own URL, as in a
+    browser, in the worker (links_of used to give None for the whole page) and in the spider
+    (whose callback raised)."""
+    source = Source(key="t", name="t", language="fr", start_urls=("https://example.org/news/",),
+                    article_urls=(r"/news/a\d-[\w-]+$",), follow_urls=(r"/news/\?page=\d+$",))
+    html = (b'<html><head><base href="http://[ccpa-preferences]/x/"></head><body>'
+            b'<a href="a1-lyon">1</a><a href="?page=2">next</a></body></html>')
+    url = "https://example.org/news/"
+    expected = [
+        ("article", "https://example.org/news/a1-lyon", "https://example.org/news/a1-lyon"),
+        ("follow", "https://example.org/news/?page=2", "https://example.org/news/?page=2"),
+    ]
+    _, tree = extract_page(html, url, source)
+    assert links_of(tree, url, source) == expected
+    response = HtmlResponse(url, body=html, encoding="utf-8")
+    assert response_links(response, LinkClassifier(source)) == expected
