@@ -647,10 +647,13 @@ def _prune_unwanted_nodes(tree, nodelist, with_backup=False):  # type: ignore[no
     return _plain_prune_unwanted_nodes(tree, nodelist, with_backup)
 
 
-_plain_prune_unwanted_nodes = trafilatura.core.prune_unwanted_nodes
-trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes
-if _SECTION_GUARDS:
+# A trafilatura without this function (another version) is left alone: no hook, no skipped list,
+# and _extract prunes a copy of the page itself (page.pruned stays False).
+_plain_prune_unwanted_nodes = getattr(trafilatura.core, "prune_unwanted_nodes", None)
+if callable(_plain_prune_unwanted_nodes):
+    trafilatura.core.prune_unwanted_nodes = _prune_unwanted_nodes
+if callable(_plain_prune_unwanted_nodes) and _SECTION_GUARDS:
     import trafilatura.main_extractor
 
-    if trafilatura.main_extractor.prune_unwanted_nodes is _plain_prune_unwanted_nodes:
+    if getattr(trafilatura.main_extractor, "prune_unwanted_nodes", None) is _plain_prune_unwanted_nodes:
         trafilatura.main_extractor.prune_unwanted_nodes = _prune_unwanted_nodes
