@@ -519,12 +519,16 @@ _RAW_PRUNE_NEEDLES = (
 def _xpaths_digest(xpaths: list) -> str:
     import hashlib
 
-    return hashlib.sha256("\n".join(x.path for x in xpaths).encode()).hexdigest()[:8]
+    # an item without .path (not an lxml XPath: another trafilatura) gives a digest that matches nothing
+    return hashlib.sha256("\n".join(str(getattr(x, "path", x)) for x in xpaths).encode()).hexdigest()[:8]
 
 
 def _raw_prune_needles() -> list[tuple[list, tuple[str, ...]]]:
     """The XPath lists of ``_RAW_PRUNE_NEEDLES`` that are the ones they were read from, with their strings."""
-    from trafilatura import xpaths
+    try:
+        from trafilatura import xpaths
+    except ImportError:  # another trafilatura: nothing is skipped
+        return []
 
     found = []
     for name, digest, needles in _RAW_PRUNE_NEEDLES:
@@ -612,7 +616,10 @@ class _SectionGuard:
 
 def _section_guards() -> dict[int, _SectionGuard]:
     """The lists of ``_SECTION_PRUNE_NEEDLES`` that are the ones they were read from (by id)."""
-    from trafilatura import xpaths
+    try:
+        from trafilatura import xpaths
+    except ImportError:  # another trafilatura: nothing is skipped
+        return {}
 
     found = {}
     for name, digest, values, present, needles in _SECTION_PRUNE_NEEDLES:
