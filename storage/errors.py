@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from sqlalchemy import exc as sa_exc
+if TYPE_CHECKING:  # imported where errors are translated: the crawl process imports these classes
+    from sqlalchemy import exc as sa_exc  # without SQLAlchemy (see crawler.archive_service)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def translate_db_error(
     exc: sa_exc.SQLAlchemyError, *, where: str = "the archive", secrets: tuple[str | None, ...] = ()
 ) -> StorageError:
     """Map a SQLAlchemy/driver exception onto a StorageError naming ``where``."""
+    from sqlalchemy import exc as sa_exc
+
     msg = driver_message(exc, secrets)
     low = msg.lower()
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:

@@ -570,6 +570,12 @@ class Repository(LinksMixin):
         for chunk in _chunks(sorted(set(urls))):
             self.session.execute(sa.delete(VALIDATORS).where(VALIDATORS.c.url.in_(chunk)))
 
+    def replace_page_validators(self, stale: Iterable[str], validators: Sequence[PageValidator]) -> None:
+        """What a complete crawl keeps: the validators of ``stale`` URLs deleted, ``validators``
+        upserted, in one transaction."""
+        self.delete_page_validators(stale)
+        self.store_page_validators(validators)
+
     def source_keys(self) -> list[str]:
         """Keys of the sources registered in the archive, sorted."""
         return list(self.session.scalars(sa.select(SOURCES.c.key).order_by(SOURCES.c.key)))
