@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from storage import Archive, open_archive, resolve_db_url
+from crawler import archive_service
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from crawler.sources import Source
+    from storage import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,15 @@ class CrawlContext:
 
     def __init__(self, crawler: "Crawler"):
         self.crawler = crawler
-        self.db_url = resolve_db_url(crawler.settings.get("NEWSARCHIVE_DB"))
+        # the archive process of ``newsarchive crawl`` (crawler.archive_service), which has resolved
+        # the URL; otherwise the archive is opened here (a crawl run in-process)
+        self.service = archive_service.current()
+        if self.service is not None:
+            self.db_url = self.service.ready()
+        else:
+            from storage import resolve_db_url
+
+            self.db_url = resolve_db_url(crawler.settings.get("NEWSARCHIVE_DB"))
         self.source: Source | None = None
         self.run_id: int | None = None
         self.status: str | None = None  # finished | failed | interrupted, once closed
@@ -37,7 +46,8 @@ class CrawlContext:
         self.links_by_extraction = False
         self._page_links: dict[int, asyncio.Future] = {}
         self._on_articles: list[Callable[[], None]] = []
-        self._archive: Archive | None = None
+        self._archive: Any = None
+        self._local_archive: Any = None
 
     @classmethod
     def of(cls, crawler: "Crawler") -> "CrawlContext":
@@ -48,12 +58,30 @@ class CrawlContext:
         return ctx
 
     @property
-    def archive(self) -> Archive:
+    def archive(self) -> "Archive":
+        """The archive (``repository()``): served by the archive process when there is one."""
         if self._archive is None:
-            # no memory map (storage.db.make_engine): the crawl reads runs, locks, validators
-            # and the archived URLs once; mapped pages would only add to its memory
-            self._archive = open_archive(self.db_url, mmap=False)
+            if self.service is not None:
+                self._archive = self.service.archive()
+            else:
+                from storage import open_archive
+
+                # no memory map (storage.db.make_engine): the crawl reads runs, locks, validators
+                # and the archived URLs once; mapped pages would only add to its memory
+                self._archive = open_archive(self.db_url, mmap=False)
         return self._archive
+
+    @property
+    def local_archive(self) -> "Archive":
+        """The archive opened in this process, archive process or not (the archive writer run
+        as a thread, ``NEWSARCHIVE_WRITER_PROCESS`` off, stores through it)."""
+        if self.service is None:
+            return self.archive
+        if self._local_archive is None:
+            from storage import open_archive
+
+            self._local_archive = open_archive(self.db_url, mmap=False)
+        return self._local_archive
 
     def when_articles_coming(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the spider asks for its first article page (never, in a
@@ -96,6 +124,7 @@ class CrawlContext:
         self.record_error(reason)
 
     def close(self) -> None:
-        if self._archive is not None:
-            self._archive.dispose()
-            self._archive = None
+        for archive in (self._archive, self._local_archive):
+            if archive is not None:
+                archive.dispose()
+        self._archive = self._local_archive = None

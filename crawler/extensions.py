@@ -8,7 +8,7 @@ from scrapy import signals
 
 from crawler.context import CrawlContext
 from crawler.locking import DEFAULT_TTL, LockHeld, SourceLock
-from storage import Repository, StorageError
+from storage.errors import StorageError
 from storage.records import SourceIn
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ class CrawlRunRecorder:
             return
         source = ctx.source
         trigger = self.crawler.settings.get("NEWSARCHIVE_TRIGGER", "manual")
-        with ctx.archive.session() as session:
-            repo = Repository(session)
+        with ctx.archive.repository() as repo:
             repo.upsert_source(SourceIn(source.key, source.name, source.language, source.base_url))
             ctx.run_id = repo.start_run(source.key, trigger, pid=os.getpid())
         if ctx.lock is not None:
@@ -114,8 +113,8 @@ class CrawlRunRecorder:
         counts = run_counts(stats)
         if ctx.run_id is not None:
             try:
-                with ctx.archive.session() as session:
-                    Repository(session).finish_run(
+                with ctx.archive.repository() as repo:
+                    repo.finish_run(
                         ctx.run_id, status, error_messages=ctx.error_messages,
                         stats={k: _jsonable(v) for k, v in stats.items()}, **counts)
             except StorageError as exc:

@@ -29,7 +29,7 @@ from scrapy import Request, signals
 from scrapy.http import Response
 
 from crawler.context import CrawlContext
-from storage import Repository, StorageError
+from storage.errors import StorageError
 from storage.records import ArticleSeen, PageValidator
 
 logger = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ class IncrementalState:
         if self.full:
             logger.info("full crawl of %s: every page is fetched again", source.key)
             return
-        with ctx.archive.session() as session:
-            self.validators = Repository(session).page_validators(source.key)
+        with ctx.archive.repository() as repo:
+            self.validators = repo.page_validators(source.key)
         logger.info("incremental crawl of %s: validators for %d pages", source.key, len(self.validators))
 
     # -- articles ---------------------------------------------------------
@@ -92,8 +92,8 @@ class IncrementalState:
         if not missing:
             return
         ctx = CrawlContext.of(self.crawler)
-        with ctx.archive.session() as session:
-            found = Repository(session).articles_seen(ctx.source.key, missing, first_seen_before=self.started)
+        with ctx.archive.repository() as repo:
+            found = repo.articles_seen(ctx.source.key, missing, first_seen_before=self.started)
         for url in missing:
             self.known[url] = found.get(url)
         self._count("newsarchive/archive_lookups")
@@ -127,9 +127,9 @@ class IncrementalState:
         if self.revisit_after is None or self.full:
             return []
         ctx = CrawlContext.of(self.crawler)
-        with ctx.archive.session() as session:
-            young = Repository(session).articles_seen(ctx.source.key, born_since=self.revisit_after,
-                                                      first_seen_before=self.started)
+        with ctx.archive.repository() as repo:
+            young = repo.articles_seen(ctx.source.key, born_since=self.revisit_after,
+                                   first_seen_before=self.started)
         self.known.update(young)
         return sorted(young)
 
@@ -178,10 +178,8 @@ class IncrementalState:
         ctx = CrawlContext.of(self.crawler)
         keep = [v for url, v in self.seen_validators.items() if url not in self.dirty]
         try:
-            with ctx.archive.session() as session:
-                repo = Repository(session)
-                repo.delete_page_validators(self.dirty)
-                repo.store_page_validators(keep)
+            with ctx.archive.repository() as repo:
+                repo.replace_page_validators(self.dirty, keep)
         except StorageError as exc:
             logger.error("could not store the page validators of this crawl: %s", exc)
             return

@@ -14,8 +14,11 @@ import socket
 import threading
 import time
 import uuid
+from typing import Any
 
-from storage import Archive, LockInfo, StorageError, open_archive
+from crawler import archive_service
+from storage.errors import StorageError
+from storage.records import LockInfo
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +66,21 @@ class SourceLock:
         self.held = False
         self.lost = False
         self._run_id: int | None = None
-        self._archive: Archive | None = None
+        self._archive: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
-    def archive(self) -> Archive:
+    def archive(self) -> Any:
+        """Its own engine (the heartbeat's connection), or the crawl's archive process if there is one."""
         if self._archive is None:
-            self._archive = open_archive(self.db_url)
+            service = archive_service.current()
+            if service is not None:
+                self._archive = service.archive()
+            else:
+                from storage import open_archive
+
+                self._archive = open_archive(self.db_url)
         return self._archive
 
     def acquire(self, wait: float = 0.0, poll: float = 1.0) -> None:

@@ -22,7 +22,7 @@ from crawler.incremental import IncrementalState
 from crawler.items import PageItem
 from crawler.sources import Source
 from crawler.urls import Link
-from storage import StorageError
+from storage.errors import StorageError
 from storage.records import ArticleIn, SnapshotIn
 from storage.stories import Fingerprint
 
@@ -106,7 +106,7 @@ class ArchiveWriter:
         if self.use_process:
             batch.future = self._executor.submit(writer_module.write_batch, batch.snapshots, batch.articles)
         else:
-            archive = self.ctx.archive
+            archive = self.ctx.local_archive
             batch.future = self._executor.submit(
                 lambda: (os.getpid(), writer_module.store(archive, batch.snapshots, batch.articles)))
 

@@ -203,11 +203,16 @@ def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: s
     # ~0.1 s of a crawl's start. It is back on, with those objects frozen, once the crawl starts
     # (_while_crawling).
     gc.disable()
+    service = None
     try:
         settings = {**_parse_overrides(overrides), "NEWSARCHIVE_LOCK_WAIT": wait}
-        _start_extraction(settings)  # first, so that its preload overlaps everything below
+        # First: the archive process imports SQLAlchemy and opens the archive on the other core
+        # while this one imports Scrapy (crawler.archive_service); the extraction's forkserver
+        # follows it there once the archive is open (_crawl).
+        from crawler.archive_service import serve_crawls
+
+        service = serve_crawls(db)
         from crawler.sources import load_registry
-        from storage import resolve_db_url
 
         registry = load_registry(sources_file)
         sources = registry.select(keys, all_)
@@ -215,8 +220,10 @@ def crawl_cmd(keys: tuple[str, ...], all_: bool, db: str | None, sources_file: s
             settings["NEWSARCHIVE_FULL"] = True
         if log_file:
             settings["NEWSARCHIVE_LOG_FILE"] = str(log_file)
-        results = _crawl(sources, resolve_db_url(db), verbose, settings, trigger=trigger, log_file=log_file)
+        results = _crawl(sources, service, verbose, settings, trigger=trigger, log_file=log_file)
     finally:
+        if service is not None:
+            service.close()
         gc.enable()
     if any(r.status not in ("finished", "skipped") for r in results):
         sys.exit(1)
@@ -237,14 +244,21 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None = None, *,
+def _crawl(sources, db: Any, verbose: bool, overrides: dict[str, Any] | None = None, *,
            trigger: str = "manual", log_file: str | None = None):
+    """Crawl into ``db``: an archive URL (opened here) or the command's ArchiveService."""
     from crawler.runner import run_crawls
-    from storage import open_archive
 
     _configure_logging(verbose, log_file)
-    archive = open_archive(db_url)  # fail fast, with one line, before any request is sent
-    archive.dispose()
+    if isinstance(db, str):
+        from storage import open_archive
+
+        archive = open_archive(db)  # fail fast, with one line, before any request is sent
+        archive.dispose()
+        db_url = db
+    else:
+        db_url = db.ready()  # the same, opened by the archive process
+        _start_extraction(overrides)  # its preload takes the core the archive process is done with
     results = run_crawls(sources, db_url, trigger=trigger, overrides=overrides, progress=_while_crawling)
     _print_summary(results)
     return results
@@ -252,7 +266,7 @@ def _crawl(sources, db_url: str, verbose: bool, overrides: dict[str, Any] | None
 
 def _start_extraction(overrides: dict[str, Any] | None) -> None:
     """Start the extraction workers' forkserver (unless -s NEWSARCHIVE_EXTRACT_WORKERS=0): its
-    preload runs on the other core while Scrapy and the archive start up."""
+    preload runs on the other core while the crawl starts up."""
     if str((overrides or {}).get("NEWSARCHIVE_EXTRACT_WORKERS", "")).strip() != "0":
         from crawler.pool import start_forkserver
 
