@@ -19,8 +19,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-import snowballstemmer
-
 from storage.errors import BadQuery
 
 logger = logging.getLogger(__name__)
@@ -131,9 +129,13 @@ def _term_of(match: re.Match[str]) -> tuple[bool, Term | None]:
 _local = threading.local()  # snowball stemmers are not thread-safe
 
 
-def _stemmer(language: str) -> snowballstemmer.stemmer:
+def _stemmer(language: str):  # type: ignore[no-untyped-def]
     cache = _local.__dict__.setdefault("stemmers", {})
     if language not in cache:
+        # imported here: every language's stemmer is loaded with it (~3 MB), and only searches stem
+        # (not the crawl's archive process and writer, which import this module with the Repository)
+        import snowballstemmer
+
         cache[language] = snowballstemmer.stemmer(language)
     return cache[language]
 
