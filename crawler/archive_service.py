@@ -166,6 +166,9 @@ def serve(fd: int) -> None:
         conn.send(("err", exc))
         return
     conn.send(("ok", url))
+    from crawler.heap import trim_heap
+
+    trim_heap()  # what importing and opening freed goes back to the system
     try:
         while True:
             try:

@@ -137,6 +137,8 @@ class ArchiveWriter:
                 self._failed(str(exc))
                 continue
             self._pending.popleft()
+            del batch  # its pages are freed with it: give that heap back
+            pool_module.trim_heap()
             stats.set_value("newsarchive/writer_pid", pid)
             for result in results:
                 stats.inc_value(f"newsarchive/articles_{result.outcome}")

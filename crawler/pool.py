@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from crawler.extraction import Article, Rejection
 from crawler.sources import Source
+from crawler.heap import trim_heap
 from crawler.urls import Link, LinkClassifier, page_base, page_hrefs
 from storage.stories import Fingerprint, fingerprint
 
@@ -42,8 +43,20 @@ def extract(body: bytes, url: str, source: Source, content_type: str | None
     extraction parsed, so that the crawl process does not parse the page a second time."""
     from crawler.extraction.article import extract_page  # preloaded by the forkserver
 
+    global _extracted
     result, tree = extract_page(body, url, source, content_type=content_type)
-    return os.getpid(), result, story_of(result), links_of(tree, url, source)
+    out = os.getpid(), result, story_of(result), links_of(tree, url, source)
+    _extracted += 1
+    if _extracted % TRIM_EVERY == 0:
+        del tree
+        trim_heap()
+    return out
+
+
+TRIM_EVERY = 64  # pages a worker extracts between two trim_heap() calls
+
+
+_extracted = 0
 
 
 def links_of(tree, url: str, source: Source) -> list[Link] | None:  # type: ignore[no-untyped-def]

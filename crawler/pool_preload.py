@@ -33,3 +33,7 @@ except Exception:  # pragma: no cover - warming up is an optimisation only
 import gc  # noqa: E402
 
 gc.freeze()
+
+# What loading freed (parsers, compiled patterns' scratch, the model's compressed copy) goes back to
+# the system before the workers are forked, instead of being copied into each of them.
+crawler.pool.trim_heap()

@@ -50,7 +50,13 @@ def _start(db_url: str, owner: int, started: str | None) -> None:
 
 def write_batch(snapshots: list, articles: list) -> tuple[int, list]:
     """In the writer process: one transaction for the batch; (this pid, the articles' StoreResults)."""
-    return os.getpid(), store(_archive, snapshots, articles)
+    from crawler import pool
+
+    try:
+        return os.getpid(), store(_archive, snapshots, articles)
+    finally:
+        del snapshots, articles
+        pool.trim_heap()  # the batch's pages (~5 MB) are freed: give that heap back
 
 
 def store(archive: Any, snapshots: list, articles: list) -> list:
