@@ -530,10 +530,9 @@ class Repository(LinksMixin):
             return stmt
 
         out: dict[str, ArticleSeen] = {}
-        chunks: Iterable[list[str] | None] = [None]
+        chunks: Iterable[Sequence[str] | None] = [None]
         if urls is not None:
-            wanted = list(dict.fromkeys(urls))
-            chunks = [wanted[i:i + SEEN_CHUNK] for i in range(0, len(wanted), SEEN_CHUNK)]
+            chunks = _chunks(list(dict.fromkeys(urls)), SEEN_CHUNK)
         for chunk in chunks:
             for born_condition in borns:
                 stmt = where(sa.select(a.url, a.last_seen_at, born.label("born")), a.url, chunk, born_condition)
