@@ -19,6 +19,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from crawler.heap import trim_heap
+
 logger = logging.getLogger(__name__)
 
 _archive: Any = None
@@ -50,13 +52,10 @@ def _start(db_url: str, owner: int, started: str | None) -> None:
 
 def write_batch(snapshots: list, articles: list) -> tuple[int, list]:
     """In the writer process: one transaction for the batch; (this pid, the articles' StoreResults)."""
-    from crawler import pool
-
     try:
         return os.getpid(), store(_archive, snapshots, articles)
     finally:
-        del snapshots, articles
-        pool.trim_heap()  # the batch's pages (~5 MB) are freed: give that heap back
+        trim_heap()  # what storing the batch allocated (~5 MB), and the batch before it, is freed
 
 
 def store(archive: Any, snapshots: list, articles: list) -> list:
