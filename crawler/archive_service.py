@@ -129,7 +129,7 @@ class RemoteArchive:
         self.service = service
 
     @contextmanager
-    def repository(self, readonly: bool = False) -> Iterator["_RemoteRepository"]:
+    def repository(self, *, readonly: bool = False) -> Iterator["_RemoteRepository"]:
         yield _RemoteRepository(self.service)
 
     def dispose(self) -> None:  # the service's engine lives as long as the service
