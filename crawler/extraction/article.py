@@ -523,20 +523,27 @@ def _xpaths_digest(xpaths: list) -> str:
     return hashlib.sha256("\n".join(str(getattr(x, "path", x)) for x in xpaths).encode()).hexdigest()[:8]
 
 
-def _raw_prune_needles() -> list[tuple[list, tuple[str, ...]]]:
-    """The XPath lists of ``_RAW_PRUNE_NEEDLES`` that are the ones they were read from, with their strings."""
+def _trafilatura_xpaths(name: str, digest: str) -> list | None:
+    """trafilatura's XPath list ``name`` if it is the one read (its ``digest``); None otherwise
+    (another trafilatura: the list is always applied)."""
     try:
         from trafilatura import xpaths
-    except ImportError:  # another trafilatura: nothing is skipped
-        return []
+    except ImportError:
+        xpaths = None
+    xpath_list = getattr(xpaths, name, None)
+    if isinstance(xpath_list, list) and _xpaths_digest(xpath_list) == digest:
+        return xpath_list
+    logger.debug("trafilatura's %s is not the one read: always applied", name)
+    return None
 
+
+def _raw_prune_needles() -> list[tuple[list, tuple[str, ...]]]:
+    """The XPath lists of ``_RAW_PRUNE_NEEDLES`` that are the ones they were read from, with their strings."""
     found = []
     for name, digest, needles in _RAW_PRUNE_NEEDLES:
-        xpath_list = getattr(xpaths, name, None)
-        if isinstance(xpath_list, list) and _xpaths_digest(xpath_list) == digest:
+        xpath_list = _trafilatura_xpaths(name, digest)
+        if xpath_list is not None:
             found.append((xpath_list, needles))
-        else:
-            logger.debug("trafilatura's %s is not the one read: always applied", name)
     return found
 
 
@@ -616,19 +623,12 @@ class _SectionGuard:
 
 def _section_guards() -> dict[int, _SectionGuard]:
     """The lists of ``_SECTION_PRUNE_NEEDLES`` that are the ones they were read from (by id)."""
-    try:
-        from trafilatura import xpaths
-    except ImportError:  # another trafilatura: nothing is skipped
-        return {}
-
     found = {}
     for name, digest, values, present, needles in _SECTION_PRUNE_NEEDLES:
-        xpath_list = getattr(xpaths, name, None)
-        if isinstance(xpath_list, list) and _xpaths_digest(xpath_list) == digest:
+        xpath_list = _trafilatura_xpaths(name, digest)
+        if xpath_list is not None:
             found[id(xpath_list)] = _SectionGuard(xpath_list, etree.XPath(values),
                                                   etree.XPath(present) if present else None, needles)
-        else:
-            logger.debug("trafilatura's %s is not the one read: always applied", name)
     return found
 
 
