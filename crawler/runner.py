@@ -18,10 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Sequence
 
 from scrapy.crawler import Crawler, CrawlerProcess
-# Imported here, near the top of the stack, not by the engine once the crawler is built: importing
-# it, Scrapy names three deprecated classes' module with inspect.stack(), which reads the source
-# of every frame on the stack (~0.04 s of each crawl's start-up when done from deep inside Twisted).
-import scrapy.core.downloader.handlers.http11  # noqa: E402,F401
 from scrapy.settings import Settings
 
 from crawler.context import CrawlContext
@@ -30,6 +26,42 @@ from crawler.sources import Source
 from crawler.spiders.news import NewsSpider
 
 logger = logging.getLogger(__name__)
+
+
+def _import_http_handler() -> None:
+    """Import Scrapy's HTTP/1.1 download handler now, without the cost of naming its deprecated classes.
+
+    Importing it (through ``contextfactory`` and ``tls``), Scrapy's ``create_deprecated_class``
+    names each of three deprecated classes' module with ``inspect.stack()[1]``: a frame record
+    with source lines for every frame on the stack, each a file lookup through ``sys.modules``.
+    Only the caller's frame is used. That took ~0.06 s of every crawl's start-up, the largest
+    single cost of a routine re-crawl after the imports themselves. For this one import,
+    ``inspect.stack`` gives the frames without reading any source; the classes get the same
+    module names (tested). The engine would otherwise import the handler later, deeper in the
+    stack, where it cost more.
+    """
+    import inspect
+    import sys
+
+    if "scrapy.core.downloader.handlers.http11" in sys.modules:
+        return
+
+    def frames_only(context: int = 1) -> list[tuple]:
+        frame, records = sys._getframe(1), []
+        while frame is not None:
+            records.append((frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None, None))
+            frame = frame.f_back
+        return records
+
+    stack = inspect.stack
+    inspect.stack = frames_only
+    try:
+        import scrapy.core.downloader.handlers.http11  # noqa: F401
+    finally:
+        inspect.stack = stack
+
+
+_import_http_handler()
 
 
 @dataclass
