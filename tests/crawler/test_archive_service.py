@@ -91,6 +91,31 @@ def test_the_archive_process_ends_with_the_crawl_process(tmp_path: Path) -> None
         pytest.fail(f"the archive process {child} outlived its crawl process")
 
 
+def test_a_command_forks_its_archive_process_and_a_threaded_one_starts_a_fresh_interpreter(tmp_path: Path) -> None:
+    """The crawl command starts its archive process before anything else: a fork of it (no new
+    interpreter to start). With another thread running a fork is not safe: a fresh interpreter
+    serves the same calls."""
+    code = ("import sys, threading, time\n"
+            "from crawler.archive_service import ArchiveService\n"
+            "if sys.argv[1] == 'thread':\n"
+            "    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "s = ArchiveService.start(sys.argv[2])\n"
+            "s.ready()\n"
+            "keys = s.call('source_keys')\n"
+            "cmdline = open(f'/proc/{s.proc.pid}/cmdline', 'rb').read().split(b'\\0')\n"
+            "s.close()\n"
+            "print(type(s.proc).__name__, keys, b'crawler.archive_service' in cmdline, s.proc.returncode)\n"
+            "print('sqlalchemy' in sys.modules)\n")
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    forked = subprocess.run([sys.executable, "-c", code, "plain", db], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert forked.stdout.split("\n")[:2] == ["_ForkedProcess [] False 0", "False"], forked.stderr
+    spawned = subprocess.run([sys.executable, "-c", code, "thread", db], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert spawned.stdout.split("\n")[:2] == ["Popen [] True 0", "False"], spawned.stderr
+
+
 def _zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
