@@ -579,6 +579,11 @@ class Repository(LinksMixin):
         """Keys of the sources registered in the archive, sorted."""
         return list(self.session.scalars(sa.select(SOURCES.c.key).order_by(SOURCES.c.key)))
 
+    def has_articles(self, source_key: str) -> bool:
+        """Whether the archive holds any article of ``source_key`` (one index lookup, not a count)."""
+        stmt = sa.select(ARTICLES.c.id).where(ARTICLES.c.source_key == source_key).limit(1)
+        return self.session.execute(stmt).first() is not None
+
     def count_articles(self, source_key: str | None = None) -> int:
         stmt = sa.select(sa.func.count()).select_from(ARTICLES)
         if source_key is not None:

@@ -127,13 +127,16 @@ def _zombie(pid: int) -> bool:
 def test_the_crawl_process_never_imports_sqlalchemy(tmp_path: Path) -> None:
     """``newsarchive crawl``: every archive call of the crawl is answered by the archive process
     (the articles are stored by the writer process), so the crawl process does not import
-    SQLAlchemy, and the crawl and a re-crawl still archive and skip as before."""
+    SQLAlchemy, and the crawl and a re-crawl still archive and skip as before. The re-crawl, which
+    finds nothing new, does not start the extraction's forkserver at all."""
     db = f"sqlite:///{tmp_path / 'a.db'}"
     code = ("import sys\n"
             "from newsarchive import cli\n"
             "end = cli._skip_teardown\n"
             "def report():\n"
             "    print('SQLALCHEMY', any(m.split('.')[0] == 'sqlalchemy' for m in sys.modules), file=sys.stderr)\n"
+            "    from multiprocessing import forkserver\n"
+            "    print('FORKSERVER', forkserver._forkserver._forkserver_pid is not None, file=sys.stderr)\n"
             "    end()\n"
             "cli._skip_teardown = report\n"
             "sys.argv = ['newsarchive'] + sys.argv[1:]\n"
@@ -149,6 +152,8 @@ def test_the_crawl_process_never_imports_sqlalchemy(tmp_path: Path) -> None:
             assert result.returncode == 0, result.stdout + result.stderr
             assert "SQLALCHEMY False" in result.stderr, result.stderr
             runs.append(result)
+    # the first crawl extracted; the re-crawl, which found nothing new, never started the extraction
+    assert "FORKSERVER True" in runs[0].stderr and "FORKSERVER False" in runs[1].stderr
     with open_archive(db) as archive, archive.repository(readonly=True) as repo:
         first, second = sorted(repo.list_runs("demo"), key=lambda r: r.id)
         assert first.status == second.status == "finished"

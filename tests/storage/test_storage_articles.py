@@ -157,6 +157,7 @@ def test_source_upsert_and_lookups(sources: Archive) -> None:
         repo.store_articles([art(1), art(2), art(3, source="rbc", published_at=T0)])
         assert repo.known_urls("lefigaro") == {"https://example.test/1", "https://example.test/2"}
         assert (repo.count_articles(), repo.count_articles("rbc"), repo.count_articles("ft")) == (3, 1, 0)
+        assert (repo.has_articles("rbc"), repo.has_articles("ft"), repo.has_articles("nope")) == (True, False, False)
         with pytest.raises(NotFound):
             repo.get_article(12345)
         with pytest.raises(NotFound):
