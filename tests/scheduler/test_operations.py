@@ -206,6 +206,7 @@ def test_catch_up_runs_a_missed_source_once_and_survives_a_restart(tmp_path):
         assert new[0]["trigger"] == "schedule" and new[0]["status"] == "finished" and new[0]["articles_new"] == 10
         log_file = new[0]["log_file"]
         assert log_file and Path(log_file).is_file() and Path(log_file).parent == tmp_path / "logs" / "demo"
+        assert "Versions:" in Path(log_file).read_text(encoding="utf-8")  # a crawl's log names what ran it
         assert (tmp_path / "logs" / "scheduler.log").is_file()
 
         # Restarted: the state is in the archive, so nothing is due until the next 03:00.
