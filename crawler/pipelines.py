@@ -14,6 +14,7 @@ from typing import Any
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.archive_service import RemoteBatchWriter
 from crawler.context import CrawlContext
 from crawler.extraction import Article, Rejection
 from crawler import pool as pool_module
@@ -34,7 +35,8 @@ class ArchiveWriter:
     (every ``batch_size`` articles or ``batch_seconds``, and at close). A crash loses at
     most the batches not yet committed; a batch is all or nothing.
 
-    Batches are written behind the crawl, in order, by the archive writer process
+    Batches are written behind the crawl, in order, by the archive process of ``newsarchive
+    crawl`` (``crawler.archive_service``), or without one by the archive writer process
     (``crawler.writer``; with ``NEWSARCHIVE_WRITER_PROCESS`` off, by a thread of the crawl
     process), with at most ``MAX_PENDING`` batches written or waiting: a slower archive slows
     the crawl down instead of filling the memory. ``flush()`` stores everything, synchronously."""
@@ -98,12 +100,18 @@ class ArchiveWriter:
 
     def _send(self, batch: "_Batch") -> None:
         if self._executor is None:
-            # started with the first batch: a re-crawl that stores nothing never starts it
-            self._executor = (writer_module.new_writer(self.ctx.db_url) if self.use_process
-                              else ThreadPoolExecutor(1, thread_name_prefix="archive-writer"))
+            if self.use_process and self.ctx.service is not None:
+                # the archive process of ``newsarchive crawl`` stores them (archive_service)
+                self._executor = self.ctx.service.batch_writer()
+            else:
+                # started with the first batch: a re-crawl that stores nothing never starts it
+                self._executor = (writer_module.new_writer(self.ctx.db_url) if self.use_process
+                                  else ThreadPoolExecutor(1, thread_name_prefix="archive-writer"))
         batch.attempts += 1
         batch.executor = self._executor
-        if self.use_process:
+        if isinstance(self._executor, RemoteBatchWriter):
+            batch.future = self._executor.submit(batch.snapshots, batch.articles)
+        elif self.use_process:
             batch.future = self._executor.submit(writer_module.write_batch, batch.snapshots, batch.articles)
         else:
             archive = self.ctx.local_archive

@@ -71,7 +71,9 @@ NEWSARCHIVE_SOURCES = os.environ.get("NEWSARCHIVE_SOURCES")
 NEWSARCHIVE_TRIGGER = "manual"  # or "schedule": recorded in crawl_runs
 NEWSARCHIVE_BATCH_SIZE = 50  # articles per write transaction
 NEWSARCHIVE_BATCH_SECONDS = 5.0  # ... or this long, whichever comes first
-NEWSARCHIVE_WRITER_PROCESS = True  # store batches in a process of their own (crawler.writer); False: a thread
+# store batches in another process: the archive process of `newsarchive crawl`, else one of their
+# own (crawler.writer); False: a thread of the crawl process
+NEWSARCHIVE_WRITER_PROCESS = True
 NEWSARCHIVE_EXTRACT_WORKERS = None  # extraction processes; None = one per core, 0 = in the crawl process
 # One crawl per source at a time, across processes (crawler.locking): a run reads
 # "running" only while its lock is held.

@@ -11,6 +11,10 @@ opens the archive once, ignores SIGINT (a Ctrl-C in the terminal reaches the who
 group; the crawl decides when its writer stops, after the last batch is stored) and exits by
 itself when the crawl process is gone, like the extraction workers. A batch is one transaction:
 if the process dies, the batch in flight is rolled back whole, never half written.
+
+Under ``newsarchive crawl`` the command's archive process, which has SQLAlchemy and the archive
+open already, stores the batches with ``store`` instead (``crawler.archive_service``); this
+process serves a crawl run without one (``run_crawls`` from Python, the demo).
 """
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ answered there, the crawl process never imports SQLAlchemy, errors come back as 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,7 +129,8 @@ def test_the_crawl_process_never_imports_sqlalchemy(tmp_path: Path) -> None:
     """``newsarchive crawl``: every archive call of the crawl is answered by the archive process
     (the articles are stored by the writer process), so the crawl process does not import
     SQLAlchemy, and the crawl and a re-crawl still archive and skip as before. The re-crawl, which
-    finds nothing new, does not start the extraction's forkserver at all."""
+    finds nothing new, does not start the extraction's forkserver at all. The archive process
+    stores the articles too."""
     db = f"sqlite:///{tmp_path / 'a.db'}"
     code = ("import sys\n"
             "from newsarchive import cli\n"
@@ -139,6 +141,13 @@ def test_the_crawl_process_never_imports_sqlalchemy(tmp_path: Path) -> None:
             "    print('FORKSERVER', forkserver._forkserver._forkserver_pid is not None, file=sys.stderr)\n"
             "    end()\n"
             "cli._skip_teardown = report\n"
+            "from crawler import archive_service\n"
+            "start = archive_service.ArchiveService.start.__func__\n"
+            "def started(cls, db):\n"
+            "    service = start(cls, db)\n"
+            "    print('ARCHIVE', service.proc.pid, file=sys.stderr)\n"
+            "    return service\n"
+            "archive_service.ArchiveService.start = classmethod(started)\n"
             "sys.argv = ['newsarchive'] + sys.argv[1:]\n"
             "cli.main()\n")
     with serve(DEMO_SITE) as server:
@@ -158,4 +167,7 @@ def test_the_crawl_process_never_imports_sqlalchemy(tmp_path: Path) -> None:
         first, second = sorted(repo.list_runs("demo"), key=lambda r: r.id)
         assert first.status == second.status == "finished"
         assert first.articles_new > 0 and second.articles_new == 0
+        # the articles were stored by the archive process, not by a writer process of their own
+        archive_pid = int(re.search(r"ARCHIVE (\d+)", runs[0].stderr).group(1))
+        assert first.stats["newsarchive/writer_pid"] == archive_pid
         assert repo.get_lock("demo") is None
