@@ -37,7 +37,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -355,17 +355,26 @@ def serve(fd: int, batches_fd: int) -> None:
                 storing.join(timeout=60)
                 return
             _, name, args, kwargs = message
-            try:
-                with archive.repository() as repo:
-                    result = ("ok", getattr(repo, name)(*args, **kwargs))
-            except StorageError as exc:
-                result = ("err", exc)
-            except Exception as exc:  # noqa: BLE001 - sent back as one line, never lost
-                logger.exception("archive call %s failed", name)
-                result = ("err", StorageError(f"archive call {name} failed: {type(exc).__name__}: {exc}"))
-            conn.send(result)
+            conn.send(_outcome(f"archive call {name}", lambda: _call(archive, name, args, kwargs)))
     finally:
         archive.dispose()
+
+
+def _call(archive: Any, name: str, args: tuple, kwargs: dict) -> Any:
+    with archive.repository() as repo:
+        return getattr(repo, name)(*args, **kwargs)
+
+
+def _outcome(what: str, work: Callable[[], Any]) -> tuple[str, Any]:
+    """("ok", what ``work()`` returns), or ("err", the StorageError it raised, or any other
+    exception as a one-line StorageError naming ``what``): sent back, never lost."""
+    try:
+        return "ok", work()
+    except StorageError as exc:
+        return "err", exc
+    except Exception as exc:  # noqa: BLE001
+        logger.exception("%s failed", what)
+        return "err", StorageError(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
 def _store_batches(archive: Any, conn: Connection) -> None:
@@ -381,14 +390,8 @@ def _store_batches(archive: Any, conn: Connection) -> None:
                 snapshots, articles = conn.recv()
             except (EOFError, OSError):
                 return  # the crawl has no more batches, or is gone
-            try:
-                outcome: tuple[str, Any] = ("ok", (pid, store(archive, snapshots, articles)))
-            except StorageError as exc:
-                outcome = ("err", exc)
-            except Exception as exc:  # noqa: BLE001 - sent back as one line, never lost
-                logger.exception("storing a batch failed")
-                outcome = ("err", StorageError(f"storing a batch of {len(articles)} articles failed: "
-                                               f"{type(exc).__name__}: {exc}"))
+            outcome = _outcome(f"storing a batch of {len(articles)} articles",
+                               lambda: (pid, store(archive, snapshots, articles)))
             del snapshots, articles
             try:
                 conn.send(outcome)
