@@ -110,7 +110,8 @@ class CrawlRun(Base):
 
 class Article(Base):
     __tablename__ = "articles"
-    __table_args__ = (Index(None, "source_key", "published_at"), Index(None, "source_key", "content_hash"))
+    __table_args__ = (Index(None, "source_key", "published_at"), Index(None, "source_key", "content_hash"),
+                      Index(None, "language"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_key: Mapped[str] = mapped_column(String(64), ForeignKey("sources.key"))

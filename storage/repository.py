@@ -6,7 +6,7 @@ import logging
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -63,6 +63,8 @@ TRIGGERS = ("schedule", "manual")
 STATUSES = ("running", "finished", "failed", "interrupted")
 RUN_COUNTS = ("pages_fetched", "articles_new", "articles_updated", "articles_unchanged", "articles_skipped")
 SNIPPET_TOKENS = 32
+SNIPPET_TABLE = "na_snippets"  # a temporary FTS5 table (per connection) in which search makes its snippets
+FTS5_TOKENIZE = "unicode61 remove_diacritics 2"  # articles_fts's tokenizer (see the 0001 migration)
 # Column weights: a title match outranks a description match outranks a text match.
 SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
 # A query matching more articles than this is ranked among its newest RANKED_MATCHES (by id:
@@ -730,9 +732,30 @@ def _sqlite_branch_order(session: Session, branches: Sequence[Sequence[str | Non
     return sorted(range(len(branches)), key=lambda i: -sum(share[g] for g in branches[i]))
 
 
-def _sqlite_group_clause(groups: Sequence[str | None]) -> sa.ColumnElement[bool] | None:
-    """The articles of these language groups (None: no stemmer); None if that is all of them."""
-    if set(groups) == {*STEMMERS, None}:
+ALL_GROUPS: frozenset[str | None] = frozenset({*STEMMERS, None})
+
+
+def _sqlite_language_groups(session: Session) -> set[str | None]:
+    """The language groups (language_group: 'fr', 'ru', 'en', None for any other language or
+    none) the archive holds articles in, read off ix_articles_language: one index seek per
+    distinct language (a loose index scan), however many articles."""
+    languages = session.scalars(sa.text(
+        "WITH RECURSIVE langs(v) AS (SELECT min(language) FROM articles UNION ALL"
+        " SELECT (SELECT min(language) FROM articles WHERE language > v) FROM langs WHERE v IS NOT NULL)"
+        " SELECT v FROM langs WHERE v IS NOT NULL"
+    )).all()
+    groups = {language_group(language) for language in languages}
+    if session.scalar(sa.select(sa.exists().where(ARTICLES.c.language.is_(None)))):
+        groups.add(None)
+    return groups
+
+
+def _sqlite_group_clause(
+    groups: Sequence[str | None], present: Set[str | None] = ALL_GROUPS,
+) -> sa.ColumnElement[bool] | None:
+    """The articles of these language groups (None: no stemmer); None if they are all the
+    groups ``present`` in the archive (no article of another group to leave out)."""
+    if set(present) <= set(groups):
         return None
     # It is tested for every match: LIKE (ASCII case-insensitive, as lower() is) costs a third
     # of lower(substr(coalesce(language, ''), 1, 2)) IN (...). None: not the other groups.
@@ -760,9 +783,13 @@ def _sqlite_search(
     fts = sa.table("articles_fts", sa.column("rowid"))
     fts_ref: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
     bm25 = sa.func.bm25(fts_ref, *SQLITE_BM25_WEIGHTS)  # lower is better
-    groups: list[str | None] = [*STEMMERS, None]
-    if filters.language:
-        groups = [language_group(filters.language)]
+    # Only the language groups the archive holds articles in: a query stemmed for a language
+    # it has no article in would walk its matches only to test each one's language.
+    present = _sqlite_language_groups(session)
+    groups = [g for g in ([language_group(filters.language)] if filters.language else [*STEMMERS, None])
+              if g in present]
+    if not groups:
+        return []
     by_match: dict[str, list[str | None]] = {}
     for group in groups:
         by_match.setdefault(to_fts5(parsed, group), []).append(group)
@@ -772,7 +799,7 @@ def _sqlite_search(
     def matching(i: int, *columns: sa.ColumnElement[Any], articles: bool = True) -> sa.Select[Any]:
         """Branch i: the articles of its language groups matching its FTS5 query and the filters
         (``articles=False``: only the FTS5 rows, when no group or filter clause needs the article)."""
-        in_groups = _sqlite_group_clause(by_match[matches[i]])
+        in_groups = _sqlite_group_clause(by_match[matches[i]], present)
         clauses = [*([] if in_groups is None else [in_groups]), *_filter_clauses(filters)]
         source = fts.join(ARTICLES, a.id == fts.c.rowid) if articles or clauses else fts
         return sa.select(*columns).select_from(source).where(fts_ref.op("MATCH")(matches[i]), *clauses)
@@ -786,25 +813,33 @@ def _sqlite_search(
              else list(range(len(matches))))
     branches = []
     for i in order:
-        stmt = matching(i, a.id, (-bm25).label("rank"), a.published_at, sa.literal(i).label("branch"))
+        stmt = matching(i, fts.c.rowid.label("id"), (-bm25).label("rank"), sa.literal(i).label("branch"),
+                        articles=False)
         if cap is not None:  # FTS5 yields the matches newest first, bm25 is computed for these only
             stmt = stmt.order_by(fts.c.rowid.desc()).limit(cap)
         branches.append(stmt)
     if len(branches) == 1:
-        ranked = branches[0].subquery("ranked")
+        ranked = branches[0].cte("ranked")
     elif cap is None:
         parts = [stmt.subquery(f"b{n}") for n, stmt in enumerate(branches)]
-        ranked = sa.union_all(*(sa.select(*part.c) for part in parts)).subquery("ranked")
+        ranked = sa.union_all(*(sa.select(*part.c) for part in parts)).cte("ranked")
     else:
         first = branches[0].cte("first")  # read twice: materialized once
         floor = sa.select(sa.case((sa.func.count() >= cap, sa.func.min(first.c.id)), else_=0)).scalar_subquery()
         parts = [stmt.where(fts.c.rowid >= floor).subquery(f"b{n}") for n, stmt in enumerate(branches[1:], 1)]
         merged = sa.union_all(sa.select(*first.c), *(sa.select(*part.c) for part in parts)).subquery("merged")
-        ranked = sa.select(*merged.c).order_by(merged.c.id.desc()).limit(cap).subquery("ranked")
+        ranked = sa.select(*merged.c).order_by(merged.c.id.desc()).limit(cap).cte("ranked")
+    # The page, ordered by rank, then publication date (newest first), then id. Only the ranked
+    # matches scoring at least the page's last rank are looked up in articles for their date
+    # (ties included): looking up every ranked match's row cost as much as its bm25.
+    cut = (sa.select(ranked.c.rank).order_by(ranked.c.rank.desc()).limit(1).offset(offset + limit - 1)
+           .scalar_subquery())
     page: list[tuple[int, float | None, int]] = [  # (id, rank or None: not ranked, branch)
         (r.id, r.rank, r.branch) for r in session.execute(
             sa.select(ranked.c.id, ranked.c.rank, ranked.c.branch)
-            .order_by(ranked.c.rank.desc(), ranked.c.published_at.desc(), ranked.c.id)
+            .join(ARTICLES, a.id == ranked.c.id)
+            .where(ranked.c.rank >= sa.func.coalesce(cut, ranked.c.rank))  # fewer matches: all
+            .order_by(ranked.c.rank.desc(), a.published_at.desc(), ranked.c.id)
             .limit(limit)
             .offset(offset)
         )
@@ -821,33 +856,64 @@ def _sqlite_search(
                 sa.select(merged.c.id, merged.c.branch).order_by(merged.c.id.desc()).limit(n).offset(skip))]
     if not page:
         return []
-    snippet = sa.func.snippet(fts_ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
-    # bm25 of the unranked hits of the page only, with their snippets (as the ranked ones': higher is better)
-    late_rank = (-bm25 if any(rank is None for _, rank, _ in page) else sa.null()).label("rank")
-    found: dict[int, sa.Row[Any]] = {}
-    articles: dict[int, sa.Row[Any]] = {}
+    late_ranks: dict[int, float] = {}  # bm25 of the page's unranked hits only (higher is better)
     for i, match in enumerate(matches):
-        hit_ids = [hit_id for hit_id, _, branch in page if branch == i]
-        for chunk in _chunks(hit_ids):
+        for chunk in _chunks([hit_id for hit_id, rank, branch in page if branch == i and rank is None]):
             # "rowid + 0": FTS5 would run the MATCH again for each id of an "rowid IN" it is handed
             # the rowid range: FTS5 walks only the matches between the chunk's first and last id
-            found.update((r.rowid, r) for r in session.execute(
-                sa.select(fts.c.rowid, snippet.label("snippet"), late_rank)
+            late_ranks.update((r.rowid, r.rank) for r in session.execute(
+                sa.select(fts.c.rowid, (-bm25).label("rank"))
                 .where(fts_ref.op("MATCH")(match), fts.c.rowid.between(min(chunk), max(chunk)),
                        (fts.c.rowid + 0).in_(chunk))
             ))
+    articles: dict[int, sa.Row[Any]] = {}
     for chunk in _chunks([hit_id for hit_id, _, _ in page]):
         articles.update((r.id, r) for r in session.execute(
-            sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language).where(a.id.in_(chunk))))
+            sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language, a.description, a.text)
+            .where(a.id.in_(chunk))))
+    snippets = _sqlite_snippets(session, [
+        (articles[hit_id], matches[branch]) for hit_id, _, branch in page if hit_id in articles], marks)
     out = []
     for hit_id, rank, _ in page:
-        art, fts_row = articles.get(hit_id), found.get(hit_id)
+        art = articles.get(hit_id)
         if art is None:
             continue  # deleted between the steps
         if rank is None:
-            rank = fts_row.rank if fts_row is not None else 0.0
+            rank = late_ranks.get(hit_id, 0.0)
         out.append(SearchHit(hit_id, art.source_key, art.url, art.title, art.published_at, art.language,
-                             (fts_row.snippet if fts_row is not None else None) or "", float(rank)))
+                             snippets.get(hit_id, ""), float(rank)))
+    return out
+
+
+def _sqlite_snippets(
+    session: Session, hits: Sequence[tuple[sa.Row[Any], str]], marks: tuple[str, str],
+) -> dict[int, str]:
+    """FTS5 snippets of these articles (each with the FTS5 query of its branch), made in a
+    temporary FTS5 table of the same columns and tokenizer that holds these articles only.
+
+    A snippet depends on the article and the query alone, not on the rest of the archive, and
+    running the query again on the archive's own index cost as much as ranking: a prefix term
+    (a stemmed word) merges the lists of every word it matches over the whole archive, each time
+    a statement runs it. Here it merges them over the page."""
+    snippet_fts = sa.table(SNIPPET_TABLE, sa.column("rowid"), sa.column("title"), sa.column("description"),
+                           sa.column("text"), schema="temp")
+    ref: sa.ColumnClause[Any] = sa.literal_column(SNIPPET_TABLE)
+    snippet = sa.func.snippet(ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
+    session.execute(sa.text(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{SNIPPET_TABLE} USING fts5(title, description, text, "
+        f"tokenize='{FTS5_TOKENIZE}')"))
+    session.execute(sa.delete(snippet_fts))  # what an earlier search left
+    out: dict[int, str] = {}
+    by_match: dict[str, list[sa.Row[Any]]] = {}
+    for art, match in hits:
+        by_match.setdefault(match, []).append(art)
+    for match, arts in by_match.items():
+        session.execute(sa.insert(snippet_fts), [
+            {"rowid": art.id, "title": art.title, "description": art.description, "text": art.text}
+            for art in arts])
+        out.update((r.rowid, r.snippet) for r in session.execute(
+            sa.select(snippet_fts.c.rowid, snippet.label("snippet")).where(ref.op("MATCH")(match))))
+        session.execute(sa.delete(snippet_fts))
     return out
 
 

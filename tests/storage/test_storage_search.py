@@ -100,6 +100,20 @@ def test_paging(corpus: Archive) -> None:
         == everything
 
 
+def test_equal_ranks_are_ordered_newest_first_on_every_page(sources: Archive) -> None:
+    # 21-26 rank the same (texts of one length, one "cuivre" each), published on different days
+    # (26: no date); 27 matches in its text only and ranks last. Each page is cut inside the tie.
+    same = [art(n, f"Le cuivre monte, lot {n}.", title="Cuivre", published_at=None if day is None else D(4, day))
+            for n, day in ((21, 3), (22, 9), (23, 1), (24, 7), (25, 5), (26, None))]
+    with sources.repository() as repo:
+        repo.store_articles([*same, art(27, "Le cuivre et l'étain, le zinc et le plomb, le nickel.", title="Métaux")])
+    everything = ids(sources, "cuivre")
+    assert everything == [22, 24, 25, 21, 23, 26, 27]
+    for size in (1, 2, 4):
+        assert [n for offset in range(0, 8, size) for n in ids(sources, "cuivre", limit=size, offset=offset)] \
+            == everything
+
+
 @pytest.mark.parametrize("query", ["", "   ", '"unbalanced', "OR gazprom", "gazprom OR", "gazprom OR OR gas",
                                    "-gazprom", '-"gas company"', "gazprom OR -gas", '""'])
 def test_malformed_queries_raise_bad_query(corpus: Archive, query: str) -> None:
