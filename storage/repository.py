@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence, Set
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -63,7 +65,6 @@ TRIGGERS = ("schedule", "manual")
 STATUSES = ("running", "finished", "failed", "interrupted")
 RUN_COUNTS = ("pages_fetched", "articles_new", "articles_updated", "articles_unchanged", "articles_skipped")
 SNIPPET_TOKENS = 32
-SNIPPET_TABLE = "na_snippets"  # a temporary FTS5 table (per connection) in which search makes its snippets
 FTS5_TOKENIZE = "unicode61 remove_diacritics 2"  # articles_fts's tokenizer (see the 0001 migration)
 # Column weights: a title match outranks a description match outranks a text match.
 SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts column order)
@@ -871,7 +872,7 @@ def _sqlite_search(
         articles.update((r.id, r) for r in session.execute(
             sa.select(a.id, a.source_key, a.url, a.title, a.published_at, a.language, a.description, a.text)
             .where(a.id.in_(chunk))))
-    snippets = _sqlite_snippets(session, [
+    snippets = _sqlite_snippets([
         (articles[hit_id], matches[branch]) for hit_id, _, branch in page if hit_id in articles], marks)
     out = []
     for hit_id, rank, _ in page:
@@ -885,35 +886,29 @@ def _sqlite_search(
     return out
 
 
-def _sqlite_snippets(
-    session: Session, hits: Sequence[tuple[sa.Row[Any], str]], marks: tuple[str, str],
-) -> dict[int, str]:
-    """FTS5 snippets of these articles (each with the FTS5 query of its branch), made in a
-    temporary FTS5 table of the same columns and tokenizer that holds these articles only.
+def _sqlite_snippets(hits: Sequence[tuple[sa.Row[Any], str]], marks: tuple[str, str]) -> dict[int, str]:
+    """FTS5 snippets of these articles (each with the FTS5 query of its branch), made by FTS5
+    in a scratch in-memory database: an FTS5 table of the same columns and tokenizer that
+    holds these articles only.
 
     A snippet depends on the article and the query alone, not on the rest of the archive, and
     running the query again on the archive's own index cost as much as ranking: a prefix term
     (a stemmed word) merges the lists of every word it matches over the whole archive, each time
-    a statement runs it. Here it merges them over the page."""
-    snippet_fts = sa.table(SNIPPET_TABLE, sa.column("rowid"), sa.column("title"), sa.column("description"),
-                           sa.column("text"), schema="temp")
-    ref: sa.ColumnClause[Any] = sa.literal_column(SNIPPET_TABLE)
-    snippet = sa.func.snippet(ref, -1, marks[0], marks[1], "…", SNIPPET_TOKENS)
-    session.execute(sa.text(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{SNIPPET_TABLE} USING fts5(title, description, text, "
-        f"tokenize='{FTS5_TOKENIZE}')"))
-    session.execute(sa.delete(snippet_fts))  # what an earlier search left
-    out: dict[int, str] = {}
+    a statement runs it. Here it merges them over the page. The scratch database is not the
+    archive's connection, so this works where that one may not write (the web app's query_only).
+    """
     by_match: dict[str, list[sa.Row[Any]]] = {}
     for art, match in hits:
         by_match.setdefault(match, []).append(art)
-    for match, arts in by_match.items():
-        session.execute(sa.insert(snippet_fts), [
-            {"rowid": art.id, "title": art.title, "description": art.description, "text": art.text}
-            for art in arts])
-        out.update((r.rowid, r.snippet) for r in session.execute(
-            sa.select(snippet_fts.c.rowid, snippet.label("snippet")).where(ref.op("MATCH")(match))))
-        session.execute(sa.delete(snippet_fts))
+    out: dict[int, str] = {}
+    with closing(sqlite3.connect(":memory:")) as scratch:
+        scratch.execute(f"CREATE VIRTUAL TABLE page USING fts5(title, description, text, tokenize='{FTS5_TOKENIZE}')")
+        for match, arts in by_match.items():
+            scratch.execute("DELETE FROM page")
+            scratch.executemany("INSERT INTO page (rowid, title, description, text) VALUES (?, ?, ?, ?)",
+                                [(art.id, art.title, art.description, art.text) for art in arts])
+            out.update(scratch.execute("SELECT rowid, snippet(page, -1, ?, ?, '…', ?) FROM page WHERE page MATCH ?",
+                                       (marks[0], marks[1], SNIPPET_TOKENS, match)))
     return out
 
 

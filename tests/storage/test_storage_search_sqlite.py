@@ -96,8 +96,19 @@ def test_snippets_are_those_fts5_makes_on_the_archive(sqlite_archive: Archive, q
                 {"tokens": repository.SNIPPET_TOKENS, "id": hit.id,
                  "match": to_fts5(parse_query(query), language_group(hit.language))})
             assert hit.snippet == expected and "<" in hit.snippet
-    with sqlite_archive.engine.connect() as conn:  # the scratch table is temporary: not in the archive
-        assert repository.SNIPPET_TABLE not in conn.scalars(sa.text("SELECT name FROM sqlite_master")).all()
+
+
+def test_snippets_are_made_where_the_archive_refuses_writes(sqlite_archive: Archive) -> None:
+    # As the web app searches: in a session whose connection refuses every write.
+    with sqlite_archive.repository() as repo:
+        repo.store_articles([art(1, LONG_FR, title="Le blé et les engrais")])
+    with sqlite_archive.repository(readonly=True) as repo:
+        repo.session.execute(sa.text("PRAGMA query_only = ON"))
+        try:
+            [hit] = repo.search("investissement")
+        finally:
+            repo.session.execute(sa.text("PRAGMA query_only = OFF"))
+    assert "[investissements]" in hit.snippet
 
 
 def test_snippets_are_made_with_the_archive_s_tokenizer(sqlite_archive: Archive) -> None:
