@@ -72,6 +72,7 @@ SQLITE_BM25_WEIGHTS = (10.0, 4.0, 1.0)  # title, description, text (articles_fts
 # archived last) only; its older matches follow, newest first. Ranking every match of a word
 # found in most articles took ~190 ms (SQLite, bm25) / ~500 ms (PostgreSQL, ts_rank) on 100,000.
 RANKED_MATCHES: int | None = 10_000  # None: rank every match
+ALL_GROUPS: frozenset[str | None] = frozenset({*STEMMERS, None})  # language groups (storage.query.language_group)
 SAMPLED_ARTICLES = 1000  # newest articles whose languages order the search's FTS5 queries (SQLite)
 PG_CONFIGS = ("na_french", "na_russian", "na_english", "na_simple")  # see the migration
 PG_HEADLINE_OPTIONS = "MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""  # + StartSel/StopSel
@@ -599,8 +600,7 @@ class Repository(LinksMixin):
         """Stream articles (by id) matching ``filters`` (and ``query``, unranked); server-side cursor on PostgreSQL."""
         clauses = _filter_clauses(filters)
         if query is not None:
-            parsed = parse_query(query)
-            clauses.append(_sqlite_matches(parsed) if self.dialect == "sqlite" else _pg_matches(parsed))
+            clauses.append(self._matches(parse_query(query)))
         stmt = self._articles_select().where(*clauses).order_by(ARTICLES.c.id)
         result = self.session.execute(stmt.execution_options(yield_per=batch_size))
         for row in result:
@@ -614,8 +614,7 @@ class Repository(LinksMixin):
         possibly None): no ArticleOut built, for the export of big archives."""
         clauses = _filter_clauses(filters)
         if query is not None:
-            parsed = parse_query(query)
-            clauses.append(_sqlite_matches(parsed) if self.dialect == "sqlite" else _pg_matches(parsed))
+            clauses.append(self._matches(parse_query(query)))
         select = self._articles_select()
         columns = {c.name: c for c in select.selected_columns}
         columns["source"] = columns["source_key"]
@@ -626,6 +625,12 @@ class Repository(LinksMixin):
                 .where(*clauses).order_by(ARTICLES.c.id))
         for partition in self.session.execute(stmt.execution_options(yield_per=batch_size)).partitions():
             yield from partition
+
+    def _matches(self, parsed: Query) -> sa.ColumnElement[bool]:
+        """articles.id matches the query (unranked), as search matches it."""
+        if self.dialect == "sqlite":
+            return _sqlite_matches(parsed, _sqlite_language_groups(self.session))
+        return _pg_matches(parsed)
 
     # --- snapshots -----------------------------------------------------------------------
 
@@ -711,16 +716,17 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _sqlite_matches(parsed: Query) -> sa.ColumnElement[bool]:
-    """articles.id matches the query, stemmed for each article's language group (as _sqlite_search)."""
+def _sqlite_matches(parsed: Query, present: Set[str | None]) -> sa.ColumnElement[bool]:
+    """articles.id matches the query, stemmed for each article's language group (as _sqlite_search),
+    for the groups ``present`` in the archive only (_sqlite_language_groups)."""
     a = ARTICLES.c
     fts = sa.table("articles_fts", sa.column("rowid"))
     match_on: sa.ColumnClause[Any] = sa.literal_column("articles_fts")
     code = sa.func.lower(sa.func.substr(sa.func.coalesce(a.language, ""), 1, 2))
-    return sa.or_(*(
+    return sa.or_(sa.false(), *(
         sa.and_(code == group if group else code.not_in(list(STEMMERS)),
                 a.id.in_(sa.select(fts.c.rowid).where(match_on.op("MATCH")(to_fts5(parsed, group)))))
-        for group in [*STEMMERS, None]
+        for group in [*STEMMERS, None] if group in present
     ))
 
 
@@ -731,9 +737,6 @@ def _sqlite_branch_order(session: Session, branches: Sequence[Sequence[str | Non
     sample = session.scalars(sa.select(code).order_by(ARTICLES.c.id.desc()).limit(SAMPLED_ARTICLES)).all()
     share = Counter(c if c in STEMMERS else None for c in sample)
     return sorted(range(len(branches)), key=lambda i: -sum(share[g] for g in branches[i]))
-
-
-ALL_GROUPS: frozenset[str | None] = frozenset({*STEMMERS, None})
 
 
 def _sqlite_language_groups(session: Session) -> set[str | None]:

@@ -72,6 +72,25 @@ def test_a_search_stems_only_for_the_languages_the_archive_holds(sqlite_archive:
     assert ranking.count("MATCH") == 2 and "language" in ranking
 
 
+def test_an_export_by_query_matches_only_for_the_languages_the_archive_holds(sqlite_archive: Archive) -> None:
+    with sqlite_archive.repository() as repo:
+        repo.store_articles([art(n, f"Un investissement numéro {n}.") for n in range(1, 4)])
+    seen = statements(sqlite_archive)
+    with sqlite_archive.repository(readonly=True) as repo:
+        assert len(list(repo.iter_articles(query="investissement"))) == 3
+        assert list(repo.iter_article_rows(["url"], SearchFilters(language="en"), query="investissement")) == []
+    matching = [s for s in seen if "MATCH" in s]
+    assert len(matching) == 2 and all(s.count("MATCH") == 1 for s in matching)  # French only
+    with sqlite_archive.repository() as repo:
+        repo.store_articles([art(9, "Investissements in nickel grew.", source="ft")])
+    seen.clear()
+    with sqlite_archive.repository(readonly=True) as repo:
+        urls = {row[0].rsplit("/", 1)[1] for row in repo.iter_article_rows(["url"], query="investissement")}
+    assert urls == {"1", "2", "3", "9"}
+    [both] = [s for s in seen if "MATCH" in s]
+    assert both.count("MATCH") == 2
+
+
 QUERIES = ["investissement", "usines engrais", '"chambre de commerce"', "Kazan OR blé", "marché -pétrole",
            "инвестиция", "заводы OR удобрения", "investments", "grain -gold", "délégation"]
 
